@@ -1,0 +1,143 @@
+# Shared shell helpers for the test bed scripts (sourced, not run).
+# Every phase is printed with its duration so slow steps are visible in CI logs.
+
+set -euo pipefail
+
+TESTBED_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+REPO_DIR=$(cd "$TESTBED_DIR/.." && pwd)
+# Built artefacts live outside the repo so a clean checkout reuses them.
+CACHE_DIR=${ELDWYN_CACHE_DIR:-/var/cache/eldwyn-testbed}
+VENV_DIR=${ELDWYN_VENV:-$REPO_DIR/.venv}
+# The box name the Vagrantfile uses by default (see Vagrantfile: ELDWYN_BOX overrides it).
+LOCAL_BOX_NAME=eldwyn/trixie64
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# phase NAME COMMAND...: run a command, print how long it took, keep its exit status.
+PHASE_REPORT=()
+phase() {
+  local name=$1; shift
+  local start=$SECONDS rc=0
+  log "$name"
+  "$@" || rc=$?
+  local took=$((SECONDS - start))
+  PHASE_REPORT+=("$(printf '%-28s %5ss %s' "$name" "$took" "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")")")
+  log "$name: ${took}s $([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")"
+  return $rc
+}
+
+print_phase_report() {
+  [ ${#PHASE_REPORT[@]} -gt 0 ] || return 0
+  printf '\n%-28s %6s\n' "phase" "time" >&2
+  printf '%s\n' "${PHASE_REPORT[@]}" >&2
+}
+
+# The Debian mirror this machine's apt already uses: the box and its guest use the same one,
+# so nothing here names a host of its own.
+host_debian_mirror() {
+  if [ -n "${ELDWYN_DEBIAN_MIRROR:-}" ]; then echo "$ELDWYN_DEBIAN_MIRROR"; return; fi
+  local uri
+  uri=$(apt-get indextargets --format '$(REPO_URI)' 2>/dev/null | grep -v -- '-security' | head -n1)
+  [ -n "$uri" ] || uri=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null)
+  [ -n "$uri" ] || { echo "cannot find this machine's Debian mirror; set ELDWYN_DEBIAN_MIRROR" >&2; return 1; }
+  echo "${uri%/}"
+}
+
+# --- host set-up -------------------------------------------------------------------------------
+# Debian packages the operator's machine needs for the test bed (no recommends: they would pull
+# libguestfs, an NFS server and a kernel).
+HOST_PACKAGES=(vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
+               qemu-system-x86 qemu-utils ipxe-qemu seabios debootstrap e2fsprogs fdisk
+               openssh-client python3-venv)
+
+install_host_packages() {
+  local missing=()
+  for p in "${HOST_PACKAGES[@]}"; do
+    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && { log "host packages: all present"; return 0; }
+  apt-get update -q
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+install_venv() {
+  local stamp=$VENV_DIR/.requirements.sha256 want
+  want=$(sha256sum "$REPO_DIR/requirements.txt" | cut -d' ' -f1)
+  if [ -x "$VENV_DIR/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+    log "venv: up to date ($VENV_DIR)"; return 0
+  fi
+  python3 -m venv "$VENV_DIR"
+  "$VENV_DIR/bin/pip" install -q --disable-pip-version-check -r "$REPO_DIR/requirements.txt"
+  echo "$want" >"$stamp"
+}
+
+# --- libvirt, started by hand (PID 1 is not systemd on the machines this runs on) ---------------
+LIBVIRT_STATE=$CACHE_DIR/libvirt-started-by-testbed
+
+libvirt_start() {
+  if virsh -c qemu:///system version >/dev/null 2>&1; then
+    log "libvirt: already running"; return 0
+  fi
+  # We install libvirt-daemon without libvirt-daemon-system: the latter would autostart libvirt's
+  # "default" network, a bridge in this machine's own network namespace, which the test bed never
+  # needs (see Vagrantfile). So make here what that package would: log/state dirs, the qemu user.
+  mkdir -p /var/log/libvirt/qemu /var/lib/libvirt/images /run/libvirt
+  getent group libvirt-qemu >/dev/null || addgroup --quiet --system libvirt-qemu
+  getent passwd libvirt-qemu >/dev/null || adduser --quiet --system --ingroup libvirt-qemu \
+    --no-create-home --home /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
+  command -v systemctl >/dev/null && [ -d /run/systemd/system ] && systemctl start libvirtd virtlogd || {
+    pgrep -x virtlogd >/dev/null || virtlogd -d
+    libvirtd -d
+  }
+  for _ in $(seq 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
+  touch "$LIBVIRT_STATE"
+  # vagrant-libvirt keeps box images and VM disks in the "default" storage pool.
+  if ! virsh -q pool-info default >/dev/null 2>&1; then
+    virsh -q pool-define-as default dir --target /var/lib/libvirt/images >/dev/null
+    virsh -q pool-build default >/dev/null; virsh -q pool-start default >/dev/null
+  fi
+  virsh -q pool-info default | grep -q running || virsh -q pool-start default >/dev/null
+}
+
+# Stops libvirt only if this test bed started it.
+libvirt_stop() {
+  [ -e "$LIBVIRT_STATE" ] || return 0
+  if [ -d /run/systemd/system ]; then systemctl stop libvirtd virtlogd || true
+  else pkill -x libvirtd || true; pkill -x virtlogd || true
+  fi
+  rm -f "$LIBVIRT_STATE"
+}
+
+# --- the box and the VM --------------------------------------------------------------------------
+# Registers the locally built box with Vagrant unless that exact build is registered already.
+box_register() {
+  [ -n "${ELDWYN_BOX:-}" ] && { log "box: using ELDWYN_BOX=$ELDWYN_BOX"; return 0; }
+  local file stamp=$CACHE_DIR/registered-box
+  file=$("$TESTBED_DIR/box/build")
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$file" ] && vagrant box list | grep -q "^$LOCAL_BOX_NAME "; then
+    log "box: $LOCAL_BOX_NAME is $file"; return 0
+  fi
+  vagrant box add --force --name "$LOCAL_BOX_NAME" "$file" 2>&1 | without_progress
+  # vagrant-libvirt caches a box's disk in the storage pool under a name without the build:
+  # drop it so the new build is uploaded.
+  virsh -q vol-list default 2>/dev/null | awk '{print $1}' \
+    | grep "^${LOCAL_BOX_NAME//\//-VAGRANTSLASH-}_vagrant_box_image" \
+    | xargs -r -n1 virsh -q vol-delete --pool default >/dev/null || true
+  echo "$file" >"$stamp"
+}
+
+vm_exists() { [ -n "$(ls "$REPO_DIR"/.vagrant/machines/eldwyn/*/id 2>/dev/null)" ]; }
+
+# Vagrant redraws a progress bar with carriage returns: keep logs readable.
+without_progress() { tr '\r' '\n' | grep --line-buffered -v 'Progress: ' || true; }
+
+vm_up() {
+  (cd "$REPO_DIR" && vagrant up --provider="${VAGRANT_DEFAULT_PROVIDER:-libvirt}") 2>&1 | without_progress
+}
+
+vm_destroy() { (cd "$REPO_DIR" && vagrant destroy -f) || true; }
+
+# Runs the real pyinfra CLI against the test-bed VM.
+deploy_testbed() {
+  (cd "$REPO_DIR" && "$VENV_DIR/bin/pyinfra" -y inventory.py deploy.py --limit testbed "$@")
+}
