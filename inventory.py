@@ -1,0 +1,18 @@
+"""Who `pyinfra inventory.py deploy.py` deploys to.
+
+- ``production``: Eldwyn itself. Its address is never guessed: set ``ELDWYN_HOST`` (a name
+  or address your SSH can reach, e.g. an alias from ~/.ssh/config); without it this group
+  is empty. ``ELDWYN_SSH_USER`` picks the login (default: your SSH config's).
+- ``testbed``: the Vagrant VM of this repository (``testbed/bin/up``), reached through the
+  port forwarded to 127.0.0.1. Its connection settings are in group_data/testbed.py.
+
+Always name the group: ``--limit testbed`` or ``--limit production``.
+"""
+
+import os as _os
+
+_production_host = _os.environ.get("ELDWYN_HOST", "").strip()
+
+production = [_production_host] if _production_host else []
+
+testbed = ["eldwyn-vm"]
