@@ -1,0 +1,30 @@
+"""Shared helpers for the offline unit tests (no host, no VM, no network)."""
+
+import copy
+import runpy
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # import eldwyn from the work tree
+
+from eldwyn.config import load_config  # noqa: E402
+
+_GROUP_DATA = {
+    key: value
+    for key, value in runpy.run_path(str(REPO / "group_data" / "all.py")).items()
+    if not key.startswith("_")  # what pyinfra turns into host data
+}
+
+
+@pytest.fixture
+def data():
+    """A fresh, mutable copy of group_data/all.py as pyinfra would see it."""
+    return copy.deepcopy(_GROUP_DATA)
+
+
+@pytest.fixture
+def config(data):
+    return load_config(data, environ={})

@@ -1,0 +1,166 @@
+"""Every template, rendered with the real data and with hostile values, read back as its consumer would."""
+
+import dataclasses
+import re
+
+import pytest
+
+import luadump
+from eldwyn.config import GroupMember, RosterGroup
+from eldwyn.render import TEMPLATES_DIR, render
+from test_lua import HOSTILE
+
+PROSODY_CFG = "etc/prosody/prosody.cfg.lua.j2"
+REALM_CFG = "etc/prosody/conf.avail/realm.cfg.lua.j2"
+GROUPS = "var/lib/prosody/groups.txt.j2"
+RULES = {"v4": "etc/iptables/rules.v4.j2", "v6": "etc/iptables/rules.v6.j2"}
+
+
+def test_every_template_is_covered():
+    found = {str(path.relative_to(TEMPLATES_DIR)) for path in TEMPLATES_DIR.rglob("*.j2")}
+    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, *RULES.values()}
+
+
+def expected_prosody_config(config):
+    """What Prosody must read from the two config files, host by host, built from ``config``."""
+    global_options = {
+        "admins": list(config.admins),
+        "contact_info": {"admin": [f"xmpp:{jid}" for jid in config.admins]},
+        "modules_enabled": list(config.modules_enabled),
+        "c2s_ports": list(config.ports.c2s),
+        "s2s_ports": list(config.ports.s2s),
+        "http_ports": list(config.ports.http),
+        "https_ports": list(config.ports.https),
+        "proxy65_ports": list(config.ports.proxy65),
+        "http_interfaces": list(config.http_interfaces),
+        "certificates": "/var/lib/prosody",
+        "authentication": "internal_hashed",
+        "storage": "sql",
+        "sql": {"driver": "SQLite3", "database": "prosody.sqlite"},
+        "s2s_secure_auth": True,
+        "pidfile": "/run/prosody/prosody.pid",
+        "log": {
+            "info": "/var/log/prosody/prosody.log",
+            "error": "/var/log/prosody/prosody.err",
+            1: {"levels": ["error"], "to": "syslog"},
+        },
+    }
+
+    def ssl(name):
+        return {"certificate": f"/var/lib/prosody/{name}.crt", "key": f"/var/lib/prosody/{name}.key"}
+
+    hosts = {
+        config.realm: {
+            "ssl": ssl(config.realm),
+            "disco_items": [[c.name, c.description] for c in config.components],
+            "groups_file": "/var/lib/prosody/groups.txt",
+            "archive_expires_after": config.archive_expires_after,
+            "allow_registration": True,
+            "registration_invite_only": True,
+        }
+    }
+    for component in config.components:
+        options = {
+            "component_module": component.type,
+            "name": component.description,
+            "parent_host": config.realm,
+            "ssl": ssl(component.name),
+            **dict(component.options),
+        }
+        if component.modules:
+            options["modules_enabled"] = list(component.modules)
+        hosts[component.name] = options
+    return global_options, hosts
+
+
+def hostile(config):
+    """The real config with hostile text wherever the Lua files hold free text."""
+    components = tuple(
+        dataclasses.replace(c, description=HOSTILE[i % len(HOSTILE)] + HOSTILE[(i + 3) % len(HOSTILE)])
+        for i, c in enumerate(config.components)
+    )
+    return dataclasses.replace(
+        config,
+        admins=tuple(f"{text}@{config.realm}" for text in HOSTILE),
+        components=components,
+        archive_expires_after=HOSTILE[3],
+    )
+
+
+@pytest.mark.skipif(luadump.LUA is None, reason=luadump.SKIP_REASON)
+@pytest.mark.parametrize("make", [lambda c: c, hostile], ids=["real-data", "hostile-values"])
+def test_prosody_reads_back_exactly_the_data(config, make, tmp_path):
+    config = make(config)
+    global_file = tmp_path / "prosody.cfg.lua"
+    realm_file = tmp_path / "realm.cfg.lua"
+    global_file.write_text(render(PROSODY_CFG, config=config), encoding="utf-8")
+    realm_file.write_text(render(REALM_CFG, config=config), encoding="utf-8")
+    expected_global, expected_hosts = expected_prosody_config(config)
+
+    assert luadump.read_config(global_file) == {"*": luadump.canonical(expected_global)}
+    read = luadump.read_config(realm_file)
+    assert read.pop("*") == "{}", "nothing in the realm file may land in the global section"
+    assert read == {name: luadump.canonical(options) for name, options in expected_hosts.items()}
+
+
+def test_realm_file_has_the_page_structure(config):
+    text = render(REALM_CFG, config=config)
+    sections = re.findall(r'^(VirtualHost|Component) "([^"]+)"(?: "([^"]+)")?$', text, re.M)
+    assert sections == [("VirtualHost", config.realm, "")] + [
+        ("Component", c.name, c.type) for c in config.components
+    ]
+    assert text.count(f'parent_host = "{config.realm}"') == len(config.components)
+    assert 'modules_enabled = { "muc_mam" }' in text.split('Component "muc.')[1].split("Component")[0]
+    assert "registration_invite_only = true" in text
+
+
+def test_global_file_includes_conf_d_last(config):
+    text = render(PROSODY_CFG, config=config)
+    assert text.rstrip().endswith('Include "conf.d/*.cfg.lua"')
+    assert "VirtualHost" not in text  # Debian's default "localhost" host is gone
+
+
+def parse_groups(text):
+    """Read groups.txt the way mod_groups (Prosody 13) does."""
+    groups, current = {}, None
+    for line in text.splitlines():
+        header = re.fullmatch(r"\s*\[(.*?)\]\s*", line)
+        if header:
+            current = groups.setdefault(header.group(1), {})
+        elif line.strip():
+            jid, _, name = line.partition("=")
+            current[jid.strip()] = name
+    return groups
+
+
+def test_groups_file(config):
+    remote = GroupMember(jid="bob@example.org", name="Bob = Robert ][")
+    groups = config.shared_roster_groups + (RosterGroup(name="Zoë's [lab] = crew", members=(remote,)),)
+    text = render(GROUPS, config=dataclasses.replace(config, shared_roster_groups=groups))
+    assert parse_groups(text) == {
+        "Admins": {"admin@cslabs.clarkson.edu": "Server admin"},
+        "Zoë's [lab] = crew": {"bob@example.org": "Bob = Robert ]["},
+    }
+
+
+@pytest.mark.parametrize("family", ["v4", "v6"])
+def test_firewall_rules(config, family):
+    data_config = dataclasses.replace(
+        config, firewall=dataclasses.replace(config.firewall, other_tcp_ports=(80, 443))
+    )
+    lines = [line for line in render(RULES[family], config=data_config).splitlines() if line and not line.startswith("#")]
+    assert lines[0] == "*filter" and lines[-1] == "COMMIT"
+    assert lines[1:4] == [":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT ACCEPT [0:0]"]
+    rules = lines[4:-1]
+    assert rules[0] == "-A INPUT -p tcp --dport 22 -j ACCEPT", "SSH must be the first rule"
+    assert "-A INPUT -i lo -j ACCEPT" in rules
+    assert "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT" in rules
+    assert ("-A INPUT -p icmp -j ACCEPT" if family == "v4" else "-A INPUT -p ipv6-icmp -j ACCEPT") in rules
+    assert rules.count("-A INPUT -p tcp -m multiport --dports 5000,5222,5269,5280,5281 -j ACCEPT") == 1
+    assert "-A INPUT -p tcp -m multiport --dports 80,443 -j ACCEPT" in rules
+    assert all(rule.startswith("-A INPUT ") for rule in rules)
+
+
+def test_firewall_without_other_ports_has_one_multiport_rule(config):
+    text = render(RULES["v4"], config=config)
+    assert text.count("multiport") == 1
