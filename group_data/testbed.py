@@ -1,22 +1,44 @@
-"""Connection data for the test-bed VM made by the Vagrantfile (nothing here reaches production)."""
+"""Data for the test-bed VM made by the Vagrantfile only (nothing here reaches production)."""
 
 import glob as _glob
 import json as _json
 import os as _os
 
+# (pyinfra keeps even _-prefixed names as host data: helpers are deleted at the end.)
 _repo = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
-with open(_os.path.join(_repo, "testbed", "ports.json")) as _f:
-    _ports = _json.load(_f)
 
+# ---- Connection --------------------------------------------------------------------------------
 # The VM's SSH is forwarded to the operator's loopback (testbed/ports.json).
 ssh_hostname = "127.0.0.1"
-ssh_port = _ports["ssh"]["host"]
+with open(_os.path.join(_repo, "testbed", "ports.json")) as _ports_file:
+    ssh_port = _json.load(_ports_file)["ssh"]["host"]
 ssh_user = "vagrant"
-# The key Vagrant put into the VM at `vagrant up` (path depends on the provider used).
+# The key Vagrant put into the VM at `vagrant up` (its path depends on the provider).
 ssh_key = next(iter(sorted(_glob.glob(_os.path.join(_repo, ".vagrant/machines/eldwyn/*/private_key")))), None)
 # Every VM made from the box has fresh host keys: nothing to pin, and nothing to pollute
 # the operator's known_hosts with.
 ssh_known_hosts_file = "/dev/null"
 ssh_strict_host_key_checking = "no"
-
 _sudo = True
+
+# ---- Service data that differs from production --------------------------------------------------
+# The VM's own secrets (its CA, its accounts' passwords), apart from production's.
+secrets_dir = "~/.local/share/eldwyn-xmpp/testbed/secrets"
+
+# Test users the client tests log in as (passwords generated into the secrets store).
+xmpp_accounts = [
+    "alice@cslabs.clarkson.edu",
+    "bob@cslabs.clarkson.edu",
+]
+
+xmpp_shared_roster_groups = {
+    "Admins": [
+        {"jid": "admin@cslabs.clarkson.edu", "name": "Server admin"},
+    ],
+    "Testers": [
+        {"jid": "alice@cslabs.clarkson.edu", "name": "Alice"},
+        {"jid": "bob@cslabs.clarkson.edu", "name": "Bob"},
+    ],
+}
+
+del _repo, _ports_file

@@ -1,16 +1,19 @@
-"""Debian packages: Prosody and what the enabled modules need, from Debian 13 itself."""
+"""Debian packages: Prosody, what the enabled modules and the deploy need, and the firewall's."""
 
 from pyinfra import host
 from pyinfra.facts.deb import DebPackages
 from pyinfra.operations import apt
 
-wanted = host.data.prosody_packages
+from eldwyn.preflight import host_config
+
+config = host_config(host)
+wanted = list(config.packages + config.firewall.packages)
 installed = host.get_fact(DebPackages)
 
 # Refresh the package lists only when something is missing: a re-run with everything
 # installed then asks nothing of the network and reports no change.
 apt.packages(
-    name="Install Prosody and its dependencies",
+    name="Install Prosody, its modules and the firewall tools",
     packages=wanted,
     update=any(package not in installed for package in wanted),
 )

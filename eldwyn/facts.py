@@ -1,0 +1,35 @@
+"""Custom pyinfra facts: each asks the host one question, for many things, in one round trip."""
+
+import shlex
+
+from pyinfra.api import FactBase
+
+
+class FileStates(FactBase):
+    """What is at each path: {path: {"sha256", "user", "group", "mode"}} for a regular file,
+    {path: {"link": target}} for a symlink; nothing for a missing path.
+
+    Two processes for any number of paths (one stat, one sha256sum): forks are what cost time
+    on a slow host, not bytes."""
+
+    def command(self, paths):
+        quoted = " ".join(shlex.quote(path) for path in paths)
+        return (f"stat -c 'stat|%n|%F|%U|%G|%a|%N' {quoted} 2>/dev/null; "
+                f"sha256sum {quoted} 2>/dev/null; true")
+
+    def process(self, output):
+        states, hashes = {}, {}
+        for line in output:
+            if line.startswith("stat|"):
+                _, path, kind, user, group, mode, described = line.split("|", 6)
+                if kind == "symbolic link":  # %N is "'path' -> 'target'"
+                    states[path] = {"link": described.split(" -> ", 1)[1].strip("'\"")}
+                elif kind.startswith("regular"):  # "regular file" or "regular empty file"
+                    states[path] = {"user": user, "group": group, "mode": mode}
+            else:
+                sha256, path = line.split(None, 1)
+                hashes[path.lstrip("*")] = sha256
+        for path, state in states.items():
+            if "link" not in state:
+                state["sha256"] = hashes.get(path)
+        return states

@@ -1,0 +1,94 @@
+"""Every file the deploy owns on a host, with its content, owner and mode, per concern.
+
+Built once per host and run, so that one batched fact (eldwyn.facts.FileStates) covers them
+all. Paths mirror templates/ (templates/etc/prosody/... lands in /etc/prosody/...).
+"""
+
+from eldwyn import prosody
+from eldwyn.certificates import all_certificates
+from eldwyn.facts import FileStates
+from eldwyn.files import ManagedFile, differing
+from eldwyn.render import render
+from eldwyn.secrets import SecretsStore
+
+
+def realm_config_link(config):
+    """Debian's layout: the realm's file lives in conf.avail and is linked into conf.d."""
+    name = f"{config.realm}.cfg.lua"
+    return f"{prosody.CONFIG_DIR}/conf.d/{name}", f"../conf.avail/{name}"
+
+
+# Debian's example host, linked into conf.d by the package: Eldwyn serves only its realm.
+DEBIAN_LOCALHOST_LINK = f"{prosody.CONFIG_DIR}/conf.d/localhost.cfg.lua"
+
+
+def prosody_config_files(config):
+    """The main config and the realm's file; Debian ships them root:prosody 0640."""
+    def lua(path, template):
+        return ManagedFile(path, render(template, config=config).encode(), "root", "prosody", "640")
+
+    return [
+        lua(f"{prosody.CONFIG_DIR}/prosody.cfg.lua", "etc/prosody/prosody.cfg.lua.j2"),
+        lua(f"{prosody.CONFIG_DIR}/conf.avail/{config.realm}.cfg.lua", "etc/prosody/conf.avail/realm.cfg.lua.j2"),
+    ]
+
+
+def certificate_files(config, store):
+    files = []
+    for issued in all_certificates(config.tls, store):
+        certificate = config.certificate(issued.name)
+        files.append(ManagedFile(certificate.certificate_path, issued.certificate_pem, "root", "prosody", "644"))
+        files.append(ManagedFile(certificate.key_path, issued.key_pem, "root", "prosody", "640", secret=True))
+    return files
+
+
+def shared_roster_files(config):
+    return [ManagedFile(config.groups_file, render("var/lib/prosody/groups.txt.j2", config=config).encode(),
+                        "root", "prosody", "640")]
+
+
+def firewall_files(config):
+    return [
+        ManagedFile(f"/etc/iptables/rules.v{version}",
+                    render(f"etc/iptables/rules.v{version}.j2", config=config).encode(), "root", "root", "640")
+        for version in (4, 6)
+    ]
+
+
+_cache = {}
+
+
+def host_files(host, config):
+    """{concern: [ManagedFile]} for ``host``, computed once per run (certificates may be
+    issued into the operator's secrets store on the way)."""
+    if host.name not in _cache:
+        store = SecretsStore(config.secrets_dir)
+        _cache[host.name] = {
+            "certificates": certificate_files(config, store),
+            "prosody_config": prosody_config_files(config),
+            "shared_rosters": shared_roster_files(config),
+            "firewall": firewall_files(config),
+        }
+    return _cache[host.name]
+
+
+def every_path(host, config):
+    """All paths the deploy looks at, files and links: the argument of the one FileStates fact."""
+    paths = [file.path for files in host_files(host, config).values() for file in files]
+    return sorted(paths + [realm_config_link(config)[0], DEBIAN_LOCALHOST_LINK])
+
+
+_states = {}
+
+
+def file_states(host, config):
+    """The FileStates of every path, asked once per host and run (pyinfra 3 does not cache
+    facts between calls)."""
+    if host.name not in _states:
+        _states[host.name] = host.get_fact(FileStates, paths=every_path(host, config))
+    return _states[host.name]
+
+
+def stale(host, config, concern):
+    """The files of ``concern`` that are not as they should be on the host."""
+    return differing(file_states(host, config), host_files(host, config)[concern])
