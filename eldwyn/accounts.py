@@ -1,0 +1,235 @@
+"""Seed accounts into Prosody's store: which exist, and the one command that creates the rest.
+
+Mechanism (checked against Prosody 13.0.1 from Debian 13, server running):
+
+* What exists is read straight from the SQLite store, read-only: one ``sqlite3`` command
+  (``existing_accounts_command``) prints the bare JIDs; nothing and rc 0 before the store exists.
+* The missing accounts are created by ONE ``prosodyctl shell`` session fed a script on stdin
+  (``creation_script``), one ``user:create(jid, password, role)`` line per account. The shell
+  reads non-tty stdin line by line and runs each line after the previous one finished;
+  ``user:create`` refuses an existing account ("! Error: User exists") without touching it, so
+  nothing is ever overwritten; rotation is the separate ``set_password_script`` (``user:password``).
+  ~1,000 accounts take seconds (see the report in tests/unit/test_accounts.py), 2 SSH round trips
+  in all (the query, and the apply command with its upload), whatever N.
+* Passwords never reach a command line: they travel in the script, which is either uploaded as
+  a root-only file (``apply_command(path)``, which removes it whatever happens) or written to the
+  command's stdin (``apply_command()``, e.g. pyinfra's ``_stdin``), and are Lua-quoted by
+  ``eldwyn.lua.quote`` so any character is safe.
+* Traps handled by ``apply_command``: Debian's prosody *recommends* lua-readline, and with it the
+  shell echoes every stdin line (passwords included) to stdout and saves them to
+  /var/lib/prosody/.shell_history. The command hides the readline module from prosodyctl
+  (``LUA_INIT_5_4``), and prints only the shell's own result lines, never anything echoed.
+  ``prosodyctl shell`` exits 0 even when commands fail, so success is decided from the output:
+  no "! " error line, and as many "| OK: " lines as the script's closing marker announces.
+
+Roles: every seeded account is stored as ``prosody:member`` (what ``prosodyctl shell user create``
+gives). Admins are not stored as operators: listing them in the global ``admins`` option makes
+them ``prosody:operator`` (mod_authz_internal checks the config first), so removing a JID from
+``xmpp_admins`` demotes it on the next deploy instead of leaving a stale operator in the store.
+"""
+
+import shlex
+import stringprep
+import unicodedata
+
+from eldwyn import prosody
+from eldwyn.lua import quote
+
+MEMBER_ROLE = "prosody:member"
+ADMIN_STORED_ROLE = MEMBER_ROLE  # operator comes from the `admins` option, see above
+DATABASE = f"{prosody.DATA_DIR}/prosody.sqlite"  # sql = { driver = "SQLite3", database = "prosody.sqlite" }
+
+# The closing line of every script: a raw Lua expression whose result the shell prints as
+# "| Result: eldwyn-accounts: expect N". It proves the shell got to the end, and N is the number
+# of "| OK: " lines a fully successful run prints.
+_MARKER = "eldwyn-accounts: expect"
+_PROMPT = "prosody> "  # Prosody's default; our config does not set admin_shell_prompt
+
+# Run before prosodyctl's own code by the lua5.4 interpreter: `require "readline"` then fails,
+# and the shell falls back to plain io.read (no echo of stdin, no history file).
+_NO_READLINE = 'package.preload.readline = function() error("readline disabled by eldwyn") end'
+
+
+def roles_for(config):
+    """[(jid, role)] for every account the deploy seeds, admins first."""
+    return [(jid, ADMIN_STORED_ROLE) for jid in config.admins] + [
+        (jid, MEMBER_ROLE) for jid in config.accounts
+    ]
+
+
+def _sql_string(text):
+    return "'" + text.replace("'", "''") + "'"
+
+
+def existing_accounts_command(config, database=DATABASE):
+    """One shell command printing the realm's existing accounts, one bare JID a line.
+
+    Reads the SQLite store read-only; prints nothing (rc 0) if the file or Prosody's table does
+    not exist yet. Waits up to 10 s if Prosody holds a write lock.
+    """
+    db = shlex.quote(database)
+    table_query = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'prosody';"
+    accounts_query = (
+        "SELECT DISTINCT user || '@' || host FROM prosody"
+        f" WHERE store = 'accounts' AND host = {_sql_string(config.realm)} ORDER BY 1;"
+    )
+    sqlite = f"sqlite3 -readonly -batch -noheader -cmd '.timeout 10000' {db}"
+    return (
+        f"if [ -e {db} ]; then"
+        f" t=$({sqlite} {shlex.quote(table_query)}) || exit 1;"
+        f' if [ "$t" = 1 ]; then {sqlite} {shlex.quote(accounts_query)}; fi;'
+        " fi"
+    )
+
+
+def parse_existing_accounts(output):
+    """The set of bare JIDs in ``existing_accounts_command``'s output."""
+    accounts = set()
+    for line in output.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if "@" not in line:
+            raise ValueError(f"unexpected line in the account list: {line!r}")
+        accounts.add(line)
+    return accounts
+
+
+def missing_accounts(config, existing):
+    """[(jid, role)] of the seeded accounts not in ``existing`` (a set of bare JIDs)."""
+    return [(jid, role) for jid, role in roles_for(config) if jid not in existing]
+
+
+def _script(lines):
+    body = "".join(line + "\n" for line in lines)
+    return body + f"> {quote(f'{_MARKER} {len(lines)}')}\n"
+
+
+def _check_jid(jid):
+    # A JID with a line break would split the shell command; config.py refuses these anyway.
+    if not isinstance(jid, str) or "@" not in jid or any(c in jid for c in "\r\n"):
+        raise ValueError(f"not a bare JID: {jid!r}")
+
+
+_PROHIBITED = (
+    stringprep.in_table_c12, stringprep.in_table_c21_c22, stringprep.in_table_c3,
+    stringprep.in_table_c4, stringprep.in_table_c5, stringprep.in_table_c6,
+    stringprep.in_table_c7, stringprep.in_table_c8, stringprep.in_table_c9,
+    stringprep.in_table_a1,  # unassigned in Unicode 3.2: prohibited in stored strings
+)
+
+
+def password_problem(password):
+    """Why Prosody would refuse ``password`` (RFC 4013 SASLprep), or None. Never quotes it.
+
+    Prosody creates the account *before* it sets the password, so a refused password leaves
+    an account without one that the next deploy would then take as existing: refuse it here.
+    Passwords that SASLprep would change (odd spaces, soft hyphens, non-NFKC forms) are refused
+    too, so that every client computes the same SCRAM key from the stored secret.
+    """
+    if not isinstance(password, str):
+        return f"not text but {type(password).__name__}"
+    if not password:
+        return "empty"
+    for index, char in enumerate(password):
+        where = f"character {index + 1} (U+{ord(char):04X})"
+        if stringprep.in_table_b1(char):
+            return f"{where} would be removed by SASLprep"
+        if stringprep.in_table_c12(char):
+            return f"{where} would be changed into a plain space by SASLprep"
+        if any(table(char) for table in _PROHIBITED):
+            return f"{where} is not allowed by SASLprep"
+    if unicodedata.normalize("NFKC", password) != password:
+        return "not in Unicode NFKC form (SASLprep would change it)"
+    rand_al = [stringprep.in_table_d1(char) for char in password]
+    if any(rand_al) and (
+        any(stringprep.in_table_d2(char) for char in password) or not (rand_al[0] and rand_al[-1])
+    ):
+        return "breaks SASLprep's right-to-left text rules"
+    return None
+
+
+def _check_password(jid, password):
+    problem = password_problem(password)
+    if problem:
+        raise ValueError(f"password of {jid}: {problem}")  # the value itself is never shown
+
+
+KNOWN_ROLES = frozenset({
+    "prosody:guest", "prosody:registered", "prosody:member", "prosody:admin", "prosody:operator",
+})
+
+
+def creation_script(accounts):
+    """The shell script (stdin payload) creating exactly ``accounts``: [(jid, password, role)].
+
+    Pass only missing accounts: an existing one is refused by Prosody, untouched, and makes the
+    apply command fail (the store changed since it was read).
+    """
+    lines = []
+    for jid, password, role in accounts:
+        _check_jid(jid)
+        _check_password(jid, password)
+        if role not in KNOWN_ROLES:
+            # Prosody 13.0.1 throws *after* creating the account: it would stay, passwordless.
+            raise ValueError(f"{jid}: unknown role {role!r}; expected one of {sorted(KNOWN_ROLES)}")
+        lines.append(f"user:create({quote(jid)}, {quote(password)}, {quote(role)})")
+    return _script(lines)
+
+
+def set_password_script(accounts):
+    """The shell script setting new passwords for existing accounts: [(jid, password)].
+
+    For explicit rotation only; a missing account fails ("No such user").
+    """
+    lines = []
+    for jid, password in accounts:
+        _check_jid(jid)
+        _check_password(jid, password)
+        lines.append(f"user:password({quote(jid)}, {quote(password)})")
+    return _script(lines)
+
+
+_APPLY = r"""
+f=__PATH__
+if [ -n "$f" ]; then
+  trap 'rm -f -- "$f"' EXIT
+  trap 'exit 129' HUP INT TERM
+  exec 3<"$f" || exit 1
+  rm -f -- "$f"
+else
+  exec 3<&0
+fi
+out=$(LUA_INIT_5_4='__NO_READLINE__' prosodyctl shell --quiet <&3 2>&1)
+rc=$?
+exec 3<&-
+out=$(printf '%s\n' "$out" | sed -e 's/^\(__PROMPT__\)*//' | grep -E '^([|!] |\*\* )')
+expected=$(printf '%s\n' "$out" | sed -n 's/^| Result: __MARKER__ \([0-9][0-9]*\)$/\1/p')
+ok=$(printf '%s\n' "$out" | grep -c '^| OK: ')
+failed=$(printf '%s\n' "$out" | grep -c -E '^(! |\*\* )')
+printf '%s\n' "$out" | grep -v '^| Result: __MARKER__ ' | sed -e 's/^/prosodyctl shell: /'
+if [ "$rc" -ne 0 ] || [ -z "$expected" ] || [ "$failed" -ne 0 ] || [ "$ok" -ne "$expected" ]; then
+  echo "eldwyn-accounts: FAILED (prosodyctl rc $rc, $ok of ${expected:-?} done, $failed errors)" >&2
+  exit 1
+fi
+echo "eldwyn-accounts: $ok of $expected done"
+"""
+
+
+def apply_command(script_path=None):
+    """The one remote command that runs a script of this module through ``prosodyctl shell``.
+
+    ``script_path``: the uploaded script (root-only, 0600); it is opened, then removed at once,
+    and removed on any exit too. Without a path the script is read from the command's stdin
+    (pyinfra: ``server.shell(commands=[apply_command()], _stdin=script)``), so it never touches
+    the disk. Exits non-zero unless every line of the script succeeded. Prints only the shell's
+    result lines ("| OK: Created alice@... with role 'prosody:member'", "! Error: ..."), never
+    the script's own text.
+    """
+    script = (
+        _APPLY.replace("__PATH__", shlex.quote(script_path or ""))
+        .replace("__NO_READLINE__", _NO_READLINE)
+        .replace("__PROMPT__", _PROMPT)
+        .replace("__MARKER__", _MARKER)
+    )
+    return "sh -c " + shlex.quote(script.strip() + "\n")

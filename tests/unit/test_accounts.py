@@ -1,0 +1,314 @@
+"""eldwyn.accounts: the account query, the shell scripts, and the apply command's verdicts.
+
+The apply command runs here for real (POSIX sh) against a fake ``prosodyctl`` that answers like
+Prosody 13.0.1's ``prosodyctl shell`` does on non-tty stdin (output copied from the real one),
+and that *echoes every input line* the way it does when lua-readline is installed: nothing
+secret may get through. The real thing was measured against Prosody 13.0.1 in a Debian 13
+chroot: 10 accounts 0.14 s, 1,000 accounts 7.2 s, one prosodyctl process either way.
+"""
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from eldwyn import accounts
+from tests.unit.luadump import LUA, SKIP_REASON
+
+REALM = "cslabs.clarkson.edu"
+NASTY = 'p"a\\s\'s]] é $(touch /tmp/pwned) `id` ;os.exit(1)--[[ \\n'
+
+
+# ---- The existing-accounts query ------------------------------------------------------------
+
+def _run(command, env=None, stdin=None):
+    return subprocess.run(["sh", "-c", command], capture_output=True, text=True, env=env, input=stdin)
+
+
+def _store(path, rows):
+    db = sqlite3.connect(path)
+    db.execute('CREATE TABLE "prosody" ("host" TEXT NOT NULL, "user" TEXT NOT NULL, "store" TEXT'
+               ' NOT NULL, "key" TEXT NOT NULL, "type" TEXT NOT NULL, "value" TEXT NOT NULL)')
+    db.executemany("INSERT INTO prosody VALUES (?, ?, ?, ?, 'string', 'x')", rows)
+    db.commit()
+    db.close()
+
+
+needs_sqlite3 = pytest.mark.skipif(not shutil.which("sqlite3"), reason="no sqlite3 CLI on PATH")
+
+
+@needs_sqlite3
+def test_existing_accounts_are_read_from_the_store(config, tmp_path):
+    db = tmp_path / "prosody.sqlite"
+    _store(db, [
+        (REALM, "alice", "accounts", "stored_key"), (REALM, "alice", "accounts", "salt"),
+        (REALM, "bob", "accounts", "stored_key"),
+        (REALM, "carol", "roster", "x"),  # not an account
+        ("other.example", "dave", "accounts", "salt"),  # another host
+        ("muc.comm." + REALM, "", "accounts", "x"),
+    ])
+    before = db.read_bytes()
+    result = _run(accounts.existing_accounts_command(config, database=str(db)))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"alice@{REALM}", f"bob@{REALM}"]
+    assert accounts.parse_existing_accounts(result.stdout) == {f"alice@{REALM}", f"bob@{REALM}"}
+    assert db.read_bytes() == before  # read-only
+
+
+@needs_sqlite3
+def test_no_store_yet_prints_nothing(config, tmp_path):
+    result = _run(accounts.existing_accounts_command(config, database=str(tmp_path / "none.sqlite")))
+    assert (result.returncode, result.stdout) == (0, "")
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+@needs_sqlite3
+def test_store_without_prosody_table_prints_nothing(config, tmp_path):
+    db = tmp_path / "prosody.sqlite"
+    sqlite3.connect(db).close()
+    result = _run(accounts.existing_accounts_command(config, database=str(db)))
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+@needs_sqlite3
+def test_unreadable_store_fails(config, tmp_path):
+    db = tmp_path / "prosody.sqlite"
+    db.write_text("this is not a database, and is longer than a sqlite header" * 10)
+    assert _run(accounts.existing_accounts_command(config, database=str(db))).returncode != 0
+
+
+def test_parse_existing_accounts():
+    assert accounts.parse_existing_accounts("") == set()
+    assert accounts.parse_existing_accounts(f"a@{REALM}\n\n b@{REALM} \n") == {f"a@{REALM}", f"b@{REALM}"}
+    with pytest.raises(ValueError):
+        accounts.parse_existing_accounts("Error: database is locked\n")
+
+
+# ---- Roles and what is missing --------------------------------------------------------------
+
+def test_roles_admins_first_all_members(data):
+    from eldwyn.config import load_config
+    data["xmpp_admins"] = [f"admin@{REALM}", f"root@{REALM}"]
+    data["xmpp_accounts"] = [f"alice@{REALM}"]
+    config = load_config(data, environ={})
+    assert accounts.roles_for(config) == [
+        (f"admin@{REALM}", "prosody:member"), (f"root@{REALM}", "prosody:member"),
+        (f"alice@{REALM}", "prosody:member"),
+    ]
+    assert accounts.missing_accounts(config, {f"root@{REALM}", f"zed@{REALM}"}) == [
+        (f"admin@{REALM}", "prosody:member"), (f"alice@{REALM}", "prosody:member"),
+    ]
+
+
+# ---- Scripts --------------------------------------------------------------------------------
+
+def test_creation_script_one_line_per_account_and_a_marker():
+    script = accounts.creation_script([(f"a@{REALM}", "pw1", "prosody:member"),
+                                       (f"b@{REALM}", NASTY, "prosody:member")])
+    lines = script.splitlines()
+    assert len(lines) == 3 and script.endswith("\n")
+    assert lines[0] == f'user:create("a@{REALM}", "pw1", "prosody:member")'
+    assert lines[1].startswith(f'user:create("b@{REALM}", "p\\"a\\\\s')
+    assert lines[2] == '> "eldwyn-accounts: expect 2"'
+
+
+def test_set_password_script():
+    assert accounts.set_password_script([(f"a@{REALM}", "new")]) == (
+        f'user:password("a@{REALM}", "new")\n> "eldwyn-accounts: expect 1"\n')
+
+
+@pytest.mark.skipif(LUA is None, reason=SKIP_REASON)
+def test_script_lines_are_lua_that_passes_every_byte_through(tmp_path):
+    passwords = [NASTY, "é ü ß", "x" * 500, "tab\\tnot-a-tab", "]]==]"]
+    script = accounts.creation_script(
+        [(f"u{index}@{REALM}", password, "prosody:member") for index, password in enumerate(passwords)])
+    harness = tmp_path / "harness.lua"
+    harness.write_text(textwrap.dedent("""
+        local hex = function(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
+        user = { create = function(self, jid, password, role) print(hex(jid) .. " " .. hex(password) .. " " .. role) end }
+        for line in io.lines(arg[1]) do
+            if line:sub(1, 1) ~= ">" then assert(load(line))() end
+        end
+    """))
+    (tmp_path / "script").write_text(script)
+    result = subprocess.run([LUA, str(harness), str(tmp_path / "script")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        f"{f'u{index}@{REALM}'.encode().hex()} {password.encode().hex()} prosody:member"
+        for index, password in enumerate(passwords)]
+
+
+@pytest.mark.parametrize("password, problem", [
+    ("", "empty"),
+    ("a\nb", "not allowed"),  # would also split the script line without quoting
+    ("a\x00b", "not allowed"),
+    ("😀", "not allowed"),  # unassigned in Unicode 3.2
+    ("a\u00adb", "removed"),
+    ("a\u00a0b", "plain space"),
+    ("e\u0301", "NFKC"),
+    ("\u05d0a", "right-to-left"),
+])
+def test_passwords_prosody_would_refuse_are_refused_before(password, problem):
+    with pytest.raises(ValueError) as error:
+        accounts.creation_script([(f"a@{REALM}", password, "prosody:member")])
+    assert problem in str(error.value)
+    if password:
+        assert password not in str(error.value)
+
+
+def test_unknown_role_and_bad_jid_refused():
+    with pytest.raises(ValueError, match="unknown role"):
+        accounts.creation_script([(f"a@{REALM}", "pw", "prosody:nosuchrole")])
+    with pytest.raises(ValueError, match="bare JID"):
+        accounts.creation_script([(f"a@{REALM}\nuser:delete('x')", "pw", "prosody:member")])
+
+
+def test_no_password_on_the_command_line():
+    command = accounts.apply_command("/root/.eldwyn/seed")
+    assert "/root/.eldwyn/seed" in command and "user:create" not in command
+
+
+# ---- The apply command, against a fake prosodyctl -------------------------------------------
+
+FAKE_PROSODYCTL = r'''
+import os, re, sys
+assert sys.argv[1:] == ["shell", "--quiet"], sys.argv
+state = os.environ["FAKE_STATE"]
+if os.path.exists(state + ".down"):
+    print("** Unable to connect to server - is it running? Is mod_admin_shell enabled?")
+    print("** Connection error: No such file or directory")
+    sys.exit(1)
+with open(state + ".env", "w") as f:
+    f.write(os.environ.get("LUA_INIT_5_4", ""))
+users = set(open(state).read().split()) if os.path.exists(state) else set()
+out = sys.stdout
+for line in sys.stdin:
+    line = line.rstrip("\n")
+    out.write("prosody> " + line + "\n")  # what lua-readline does with non-tty stdin
+    if os.path.exists(state + ".die"):
+        print("--- session closed ---")
+        sys.exit(0)
+    m = re.match(r'user:(create|password)\("([^"]+)"', line)
+    if line.startswith("> "):
+        out.write("| Result: " + line[3:-1] + "\n")
+    elif m and m.group(1) == "create":
+        if m.group(2) in users:
+            out.write("! Error: User exists\n")
+        else:
+            users.add(m.group(2))
+            out.write("| OK: Created %s with role 'prosody:member'\n" % m.group(2))
+    elif m:
+        out.write("| OK: User password changed\n" if m.group(2) in users else "! Error: No such user\n")
+open(state, "w").write("\n".join(users))
+out.write("prosody> \n")
+sys.exit(0)
+'''
+
+
+@pytest.fixture
+def fake(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    prosodyctl = bin_dir / "prosodyctl"
+    prosodyctl.write_text(f"#!{sys.executable}\n{FAKE_PROSODYCTL}")
+    prosodyctl.chmod(0o755)
+    state = tmp_path / "users"
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_STATE": str(state)}
+
+    class Fake:
+        def users(self):
+            return set(state.read_text().split()) if state.exists() else set()
+
+        def set(self, flag):
+            (tmp_path / f"users.{flag}").touch()
+
+        def lua_init(self):
+            return (tmp_path / "users.env").read_text()
+
+        def apply_file(self, script):
+            path = tmp_path / "seed script"  # a space: the path must be quoted
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.write(descriptor, script.encode())
+            os.close(descriptor)
+            result = _run(accounts.apply_command(str(path)), env=env)
+            assert not path.exists(), "the script file was left behind"
+            return result
+
+        def apply_stdin(self, script):
+            return _run(accounts.apply_command(), env=env, stdin=script)
+
+    return Fake()
+
+
+def _secret_free(result, *secrets):
+    for secret in secrets:
+        assert secret not in result.stdout and secret not in result.stderr
+
+
+@pytest.mark.parametrize("via", ["apply_file", "apply_stdin"])
+def test_creates_and_reports(fake, via):
+    script = accounts.creation_script([(f"a@{REALM}", "secret-a", "prosody:member"),
+                                       (f"b@{REALM}", NASTY, "prosody:member")])
+    result = getattr(fake, via)(script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert fake.users() == {f"a@{REALM}", f"b@{REALM}"}
+    assert result.stdout.splitlines() == [
+        f"prosodyctl shell: | OK: Created a@{REALM} with role 'prosody:member'",
+        f"prosodyctl shell: | OK: Created b@{REALM} with role 'prosody:member'",
+        "eldwyn-accounts: 2 of 2 done",
+    ]
+    _secret_free(result, "secret-a", NASTY, "user:create")
+    assert "package.preload.readline" in fake.lua_init()
+
+
+def test_an_existing_account_fails_the_command(fake):
+    assert fake.apply_stdin(accounts.creation_script([(f"a@{REALM}", "one", "prosody:member")])).returncode == 0
+    result = fake.apply_file(accounts.creation_script([(f"b@{REALM}", "two", "prosody:member"),
+                                                       (f"a@{REALM}", "three", "prosody:member")]))
+    assert result.returncode == 1
+    assert "! Error: User exists" in result.stdout
+    assert "FAILED (prosodyctl rc 0, 1 of 2 done, 1 errors)" in result.stderr
+    _secret_free(result, "two", "three")
+
+
+def test_rotation_of_a_missing_account_fails(fake):
+    result = fake.apply_stdin(accounts.set_password_script([(f"ghost@{REALM}", "pw")]))
+    assert result.returncode == 1 and "No such user" in result.stdout
+
+
+def test_server_down_fails_and_removes_the_script(fake):
+    fake.set("down")
+    result = fake.apply_file(accounts.creation_script([(f"a@{REALM}", "pw-down", "prosody:member")]))
+    assert result.returncode == 1
+    assert "Unable to connect" in result.stdout
+    _secret_free(result, "pw-down")
+
+
+def test_a_session_cut_short_fails(fake):
+    fake.set("die")
+    result = fake.apply_file(accounts.creation_script([(f"a@{REALM}", "pw", "prosody:member")]))
+    assert result.returncode == 1 and "FAILED" in result.stderr
+
+
+def test_a_missing_script_fails(fake, tmp_path):
+    result = _run(accounts.apply_command(str(tmp_path / "absent")))
+    assert result.returncode != 0
+
+
+def test_empty_script_succeeds(fake):
+    result = fake.apply_stdin(accounts.creation_script([]))
+    assert result.returncode == 0 and "0 of 0 done" in result.stdout
+
+
+@pytest.mark.skipif(LUA is None, reason=SKIP_REASON)
+def test_lua_init_hides_readline():
+    env = {**os.environ, "LUA_INIT_5_4": accounts._NO_READLINE, "LUA_INIT": accounts._NO_READLINE}
+    result = subprocess.run([LUA, "-e", "print(pcall(require, 'readline'))"],
+                            capture_output=True, text=True, env=env)
+    assert result.stdout.startswith("false"), result.stdout
+    assert "readline disabled by eldwyn" in result.stdout
+
