@@ -1,0 +1,104 @@
+"""How tests reach the test-bed VM: the same connection data pyinfra uses, and the real CLI."""
+
+import json
+import os
+import re
+import runpy
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PORTS = {name: p for name, p in json.loads((REPO / "testbed" / "ports.json").read_text()).items()
+         if not name.startswith("_")}
+# group_data/testbed.py is the one place that says how to log into the VM.
+CONNECTION = runpy.run_path(str(REPO / "group_data" / "testbed.py"))
+PYINFRA = str(Path(sys.executable).with_name("pyinfra"))
+
+
+def host_port(service: str) -> int:
+    """The port on 127.0.0.1 that is forwarded to the guest's port for `service`."""
+    return PORTS[service]["host"]
+
+
+def write_ssh_config(path: Path) -> Path:
+    """An OpenSSH config for the VM (testinfra's ssh backend; ControlMaster keeps it fast)."""
+    if not CONNECTION["ssh_key"]:
+        raise RuntimeError("no test-bed VM: .vagrant/machines/eldwyn/*/private_key is missing "
+                           "(bring one up with testbed/bin/up)")
+    path.write_text(
+        "Host eldwyn-vm\n"
+        f"  HostName {CONNECTION['ssh_hostname']}\n"
+        f"  Port {CONNECTION['ssh_port']}\n"
+        f"  User {CONNECTION['ssh_user']}\n"
+        f"  IdentityFile {CONNECTION['ssh_key']}\n"
+        "  IdentitiesOnly yes\n"
+        "  StrictHostKeyChecking no\n"
+        "  UserKnownHostsFile /dev/null\n"
+        "  LogLevel ERROR\n"
+        # testinfra asks for ControlMaster but names no socket, which silently disables it:
+        # with one, a command costs ~0.2 s instead of a new SSH handshake (~1.2 s under TCG).
+        f"  ControlPath {path.parent}/cm-%C\n"
+    )
+    return path
+
+
+@dataclass
+class DeployRun:
+    returncode: int
+    output: str
+
+    def _grand_total(self) -> list[str]:
+        # Results table: Operation | Hosts | Success (changed) | Error | No Change
+        for line in self.output.splitlines():
+            if line.strip().startswith("Grand total"):
+                return line.split()[2:]
+        raise AssertionError(f"no results table in pyinfra's output:\n{self.output}")
+
+    @property
+    def changed(self) -> int:
+        value = self._grand_total()[1]
+        return 0 if value == "-" else int(value)
+
+    @property
+    def errors(self) -> int:
+        value = self._grand_total()[2]
+        return 0 if value == "-" else int(value)
+
+    @property
+    def planned_changes(self) -> int:
+        """For --dry: operations that would change the host ("1 (eldwyn-vm)" in the Change column)."""
+        return len(re.findall(r"\s1 \(eldwyn-vm\)", self.output))
+
+
+def pyinfra_deploy(*args: str, timeout: int = 1800) -> DeployRun:
+    """Runs the real pyinfra CLI, as an operator would, against the test-bed VM."""
+    # --dry needs pyinfra's change detection, which -y (no prompt) skips.
+    yes = [] if "--dry" in args else ["-y"]
+    proc = subprocess.run(
+        [PYINFRA, *yes, "inventory.py", "deploy.py", "--limit", "testbed", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    output = proc.stdout + proc.stderr
+    print(output)  # shown by pytest when a test fails
+    return DeployRun(proc.returncode, output)
+
+
+def data_for_testbed() -> dict:
+    """The test bed host's data exactly as pyinfra merges it (all.py, then testbed.py)."""
+    from pyinfra.api import State
+    from pyinfra.context import ctx_state
+    from pyinfra_cli.inventory import make_inventory
+
+    with ctx_state.use(State()):  # pyinfra reads inventory files inside a deploy state
+        inventory = make_inventory(str(REPO / "inventory.py"), cwd=str(REPO))
+        return inventory.get_host("eldwyn-vm").data.dict()
+
+
+def config_for_testbed():
+    """The validated configuration the deploy uses for the VM (eldwyn.config.Config)."""
+    from eldwyn.config import load_config
+
+    return load_config(data_for_testbed())

@@ -1,0 +1,103 @@
+"""What the deploy leaves on the VM, checked with pytest-testinfra over SSH. Expected values
+come from the same validated data the deploy used (tests.testbed.config_for_testbed)."""
+
+import pytest
+
+from eldwyn.host_files import DEBIAN_LOCALHOST_LINK, firewall_files, prosody_config_files, realm_config_link
+from tests.testbed import config_for_testbed
+
+CONFIG = config_for_testbed()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def deployed(first_deploy):
+    return first_deploy
+
+
+def test_os_is_debian_13(vm):
+    assert vm.system_info.distribution == "debian"
+    assert vm.system_info.release.startswith("13")
+
+
+@pytest.mark.parametrize("package", CONFIG.packages + CONFIG.firewall.packages)
+def test_package_installed(vm, package):
+    assert vm.package(package).is_installed
+
+
+def test_prosody_is_debian_13s(vm):
+    assert vm.package("prosody").version.startswith("13.0")
+
+
+@pytest.mark.parametrize("service", ["prosody", "netfilter-persistent"])
+def test_service_enabled(vm, service):
+    assert vm.service(service).is_enabled
+
+
+def test_prosody_running(vm):
+    assert vm.service("prosody").is_running
+
+
+@pytest.mark.parametrize("wanted", prosody_config_files(CONFIG), ids=lambda f: f.path)
+def test_config_file_is_the_rendered_one(vm, wanted):
+    live = vm.file(wanted.path)
+    assert live.is_file and not live.is_symlink
+    assert (live.user, live.group, oct(live.mode)) == ("root", "prosody", "0o640")
+    assert live.sha256sum == wanted.sha256
+
+
+def test_realm_config_linked_from_conf_avail_into_conf_d(vm):
+    link, target = realm_config_link(CONFIG)
+    assert vm.file(link).is_symlink
+    assert vm.file(link).linked_to == f"/etc/prosody/conf.avail/{CONFIG.realm}.cfg.lua"
+    assert target == f"../conf.avail/{CONFIG.realm}.cfg.lua"
+    assert not vm.file(DEBIAN_LOCALHOST_LINK).exists
+    assert vm.check_output("ls /etc/prosody/conf.d") == f"{CONFIG.realm}.cfg.lua"
+
+
+@pytest.mark.parametrize("name", CONFIG.hosts)
+def test_certificate_and_key_in_place_with_tight_modes(vm, name):
+    certificate = CONFIG.certificate(name)
+    key = vm.file(certificate.key_path)
+    assert (key.user, key.group) == ("root", "prosody")
+    assert key.mode & 0o137 == 0, f"key mode {oct(key.mode)} is wider than 0640"
+    assert vm.file(certificate.certificate_path).is_file
+    # the host's key belongs to the host's certificate
+    assert (vm.check_output(f"openssl pkey -in {certificate.key_path} -pubout")
+            == vm.check_output(f"openssl x509 -in {certificate.certificate_path} -noout -pubkey"))
+
+
+def test_groups_file(vm):
+    groups = vm.file(CONFIG.groups_file)
+    assert (groups.user, groups.group, oct(groups.mode)) == ("root", "prosody", "0o640")
+    for group in CONFIG.shared_roster_groups:
+        assert f"[{group.name}]" in groups.content_string
+        for member in group.members:
+            assert f"{member.jid}={member.name}" in groups.content_string
+
+
+@pytest.mark.parametrize("rules", firewall_files(CONFIG), ids=lambda f: f.path)
+def test_firewall_rules_file_is_the_rendered_one(vm, rules):
+    assert vm.file(rules.path).sha256sum == rules.sha256
+
+
+@pytest.mark.parametrize("command", ["iptables", "ip6tables"])
+def test_firewall_live_rules(vm, command):
+    rules = vm.check_output(f"{command} -S INPUT").splitlines()
+    ports = ",".join(str(port) for port in CONFIG.firewall.xmpp_tcp_ports)
+    multiport = f"-A INPUT -p tcp -m multiport --dports {ports} -j ACCEPT"
+    assert rules.count(multiport) == 1, "\n".join(rules)
+    assert rules[0] == "-P INPUT DROP"
+    # SSH is accepted before anything else is decided
+    assert rules[1] == "-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT"
+    assert set(CONFIG.firewall.xmpp_tcp_ports) == {5000, 5222, 5269, 5280, 5281}
+
+
+@pytest.mark.parametrize("port", CONFIG.ports.all)
+def test_prosody_listens_on_ipv4_and_ipv6(vm, port):
+    assert vm.socket(f"tcp://0.0.0.0:{port}").is_listening
+    assert vm.socket(f"tcp://:::{port}").is_listening
+
+
+def test_prosody_logged_no_errors(vm):
+    errors = vm.check_output("cat /var/log/prosody/prosody.err 2>/dev/null || true")
+    assert errors == "", errors
