@@ -13,8 +13,7 @@ from pathlib import Path
 
 from eldwyn import pki
 
-CA_KEY = "ca.key"
-CA_CERT = "ca.crt"
+CA_KEY, CA_CERT = pki.CA_KEY_SECRET, pki.CA_CERT_SECRET  # their names in the secrets store
 
 
 @dataclass(frozen=True)
