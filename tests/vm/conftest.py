@@ -1,8 +1,13 @@
 """Fixtures for tests against the test-bed VM. They never skip: without a VM they fail."""
 
+import os
+
 import pytest
 import testinfra
 
+from eldwyn import pki
+from eldwyn.secrets import SecretsStore
+from tests import testbed, xmpp
 from tests.testbed import pyinfra_deploy, write_ssh_config
 
 
@@ -21,3 +26,18 @@ def first_deploy(vm):
     run = pyinfra_deploy()
     assert run.returncode == 0 and run.errors == 0, "the deploy failed"
     return run
+
+
+@pytest.fixture(scope="session")
+def target(request):
+    """Where real XMPP clients reach the deployed VM (or a dev server: ELDWYN_XMPP_TARGET)."""
+    dev = os.environ.get("ELDWYN_XMPP_TARGET")
+    if dev:
+        return xmpp.target_from_json(dev)
+    request.getfixturevalue("first_deploy")
+    config = testbed.config_for_testbed()
+    store = SecretsStore(config.secrets_dir)
+    ca_file = store.path(pki.CA_CERT_SECRET)
+    store.get_bytes(pki.CA_CERT_SECRET)  # exists, and private
+    ports = {service: testbed.host_port(service) for service in xmpp.SERVICES}
+    return xmpp.target_from_config(config, "127.0.0.1", ports, ca_file, store)

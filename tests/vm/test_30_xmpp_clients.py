@@ -9,29 +9,11 @@ Set ELDWYN_XMPP_TARGET=<json> (see tests/xmpp.py, target_from_json) to run the s
 against a development server instead, without deploying the VM.
 """
 
-import os
-
 import pytest
 
-from eldwyn import pki
-from eldwyn.secrets import SecretsStore
-from tests import testbed, xmpp
+from tests import xmpp
 
 TESTERS = "Testers"  # the shared roster group the test bed defines (group_data/testbed.py)
-
-
-@pytest.fixture(scope="module")
-def target(request):
-    dev = os.environ.get("ELDWYN_XMPP_TARGET")
-    if dev:
-        return xmpp.target_from_json(dev)
-    request.getfixturevalue("first_deploy")
-    config = testbed.config_for_testbed()
-    store = SecretsStore(config.secrets_dir)
-    ca_file = store.path(pki.CA_CERT_SECRET)
-    store.get_bytes(pki.CA_CERT_SECRET)  # exists, and private
-    ports = {service: testbed.host_port(service) for service in xmpp.SERVICES}
-    return xmpp.target_from_config(config, "127.0.0.1", ports, ca_file, store)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,43 @@
+"""After a reboot, without a deploy, the service comes back as deployed: Prosody, the firewall
+(v4 and v6, from netfilter-persistent) and real clients. Runs last: it restarts the VM."""
+
+import subprocess
+import time
+
+from tests import xmpp
+from tests.testbed import CONNECTION, config_for_testbed
+
+CONFIG = config_for_testbed()
+
+
+def wait_for_ssh(timeout=300):
+    deadline = time.monotonic() + timeout
+    command = ["ssh", "-i", CONNECTION["ssh_key"], "-p", str(CONNECTION["ssh_port"]),
+               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+               f"{CONNECTION['ssh_user']}@{CONNECTION['ssh_hostname']}", "true"]
+    while time.monotonic() < deadline:
+        if subprocess.run(command, capture_output=True, timeout=30).returncode == 0:
+            return
+        time.sleep(2)
+    raise AssertionError(f"the VM did not come back within {timeout} s")
+
+
+def test_everything_works_again_after_a_reboot(vm, target):
+    boot_before = vm.check_output("cat /proc/sys/kernel/random/boot_id")
+    # Reboot a second later, so this SSH command returns cleanly first.
+    vm.check_output("systemd-run --on-active=1 --timer-property=AccuracySec=100ms systemctl reboot")
+    time.sleep(10)
+    wait_for_ssh()
+    assert vm.check_output("cat /proc/sys/kernel/random/boot_id") != boot_before, "no reboot happened"
+    # systemd may still be starting units when SSH answers
+    vm.run("systemctl is-system-running --wait")
+
+    assert vm.service("prosody").is_running
+    ports = ",".join(str(port) for port in CONFIG.firewall.xmpp_tcp_ports)
+    for command in ("iptables", "ip6tables"):
+        rules = vm.check_output(f"{command} -S INPUT").splitlines()
+        assert rules.count(f"-A INPUT -p tcp -m multiport --dports {ports} -j ACCEPT") == 1, rules
+    alice, bob = f"alice@{target.realm}", f"bob@{target.realm}"
+    results = xmpp.quick_checks(target, alice, bob)
+    assert results["login"]["mechanism"].startswith("SCRAM-")
