@@ -13,8 +13,11 @@ ssh_hostname = "127.0.0.1"
 with open(_os.path.join(_repo, "testbed", "ports.json")) as _ports_file:
     ssh_port = _json.load(_ports_file)["ssh"]["host"]
 ssh_user = "vagrant"
-# The key Vagrant put into the VM at `vagrant up` (its path depends on the provider).
-ssh_key = next(iter(sorted(_glob.glob(_os.path.join(_repo, ".vagrant/machines/eldwyn/*/private_key")))), None)
+# The key Vagrant put into the VM at `vagrant up` (its path depends on the provider); none
+# before the VM exists.
+_keys = sorted(_glob.glob(_os.path.join(_repo, ".vagrant/machines/eldwyn/*/private_key")))
+if _keys:
+    ssh_key = _keys[0]
 # Every VM made from the box has fresh host keys: nothing to pin, and nothing to pollute
 # the operator's known_hosts with.
 ssh_known_hosts_file = "/dev/null"
@@ -41,4 +44,4 @@ xmpp_shared_roster_groups = {
     ],
 }
 
-del _repo, _ports_file
+del _repo, _ports_file, _keys

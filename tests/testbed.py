@@ -24,7 +24,7 @@ def host_port(service: str) -> int:
 
 def write_ssh_config(path: Path) -> Path:
     """An OpenSSH config for the VM (testinfra's ssh backend; ControlMaster keeps it fast)."""
-    if not CONNECTION["ssh_key"]:
+    if not CONNECTION.get("ssh_key"):
         raise RuntimeError("no test-bed VM: .vagrant/machines/eldwyn/*/private_key is missing "
                            "(bring one up with testbed/bin/up)")
     path.write_text(

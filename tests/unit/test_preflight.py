@@ -61,8 +61,9 @@ def test_nothing_of_the_test_bed_reaches_production(monkeypatch):
     inventory = _inventory(monkeypatch, ELDWYN_HOST="eldwyn.example")
     production = inventory.get_host("eldwyn.example").data.dict()
     testbed = inventory.get_host("eldwyn-vm").data.dict()
-    for key in ("ssh_hostname", "ssh_port", "ssh_user", "ssh_key", "ssh_known_hosts_file",
+    for key in ("ssh_hostname", "ssh_port", "ssh_user", "ssh_known_hosts_file",
                 "ssh_strict_host_key_checking"):
         assert key in testbed and key not in production, key
+    assert "ssh_key" not in production  # the VM's key (only once a VM exists) stays with the VM
     assert production["xmpp_accounts"] == []  # the test users exist on the VM only
     assert production["secrets_dir"] != testbed["secrets_dir"]
