@@ -130,9 +130,23 @@ box_register() {
 vm_exists() { [ -n "$(ls "$REPO_DIR"/.vagrant/machines/eldwyn/*/id 2>/dev/null)" ]; }
 
 # Vagrant redraws a progress bar with carriage returns: keep logs readable.
-without_progress() { tr '\r' '\n' | grep --line-buffered -v 'Progress: ' || true; }
+without_progress() { sed -u 's/\r/\n/g' | grep --line-buffered -v 'Progress: ' || true; }
+
+# The libvirt domain of the VM (Vagrantfile: lv.default_prefix + machine name).
+LIBVIRT_DOMAIN=eldwyn-testbed-eldwyn
+
+# A domain no checkout knows about (a run killed before its teardown) would block `vagrant up`
+# (same name, same forwarded ports): remove it with its disk.
+remove_orphaned_vm() {
+  vm_exists && return 0
+  virsh -q dominfo "$LIBVIRT_DOMAIN" >/dev/null 2>&1 || return 0
+  log "removing the orphaned test-bed VM $LIBVIRT_DOMAIN"
+  virsh -q destroy "$LIBVIRT_DOMAIN" >/dev/null 2>&1 || true
+  virsh -q undefine "$LIBVIRT_DOMAIN" --remove-all-storage >/dev/null
+}
 
 vm_up() {
+  remove_orphaned_vm
   (cd "$REPO_DIR" && vagrant up --provider="${VAGRANT_DEFAULT_PROVIDER:-libvirt}") 2>&1 | without_progress
 }
 
