@@ -54,7 +54,7 @@ HOST_PACKAGES=(vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu
 install_host_packages() {
   local missing=()
   for p in "${HOST_PACKAGES[@]}"; do
-    dpkg-query -W -f '${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")
+    [[ "$(dpkg-query -W -f '${Status}' "$p" 2>/dev/null)" == *"ok installed"* ]] || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && { log "host packages: all present"; return 0; }
   apt-get update -q
@@ -97,7 +97,8 @@ libvirt_start() {
     virsh -q pool-define-as default dir --target /var/lib/libvirt/images >/dev/null
     virsh -q pool-build default >/dev/null; virsh -q pool-start default >/dev/null
   fi
-  virsh -q pool-info default | grep -q running || virsh -q pool-start default >/dev/null
+  # (output captured before matching: with pipefail, `virsh | grep -q` can fail on SIGPIPE)
+  [[ "$(virsh -q pool-info default)" == *running* ]] || virsh -q pool-start default >/dev/null
 }
 
 # Stops libvirt only if this test bed started it.
@@ -115,7 +116,7 @@ box_register() {
   [ -n "${ELDWYN_BOX:-}" ] && { log "box: using ELDWYN_BOX=$ELDWYN_BOX"; return 0; }
   local file stamp=$CACHE_DIR/registered-box
   file=$("$TESTBED_DIR/box/build")
-  if [ "$(cat "$stamp" 2>/dev/null)" = "$file" ] && vagrant box list | grep -q "^$LOCAL_BOX_NAME "; then
+  if [ "$(cat "$stamp" 2>/dev/null)" = "$file" ] && grep -q "^$LOCAL_BOX_NAME " <<<"$(vagrant box list)"; then
     log "box: $LOCAL_BOX_NAME is $file"; return 0
   fi
   vagrant box add --force --name "$LOCAL_BOX_NAME" "$file" 2>&1 | without_progress
