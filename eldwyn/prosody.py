@@ -31,8 +31,11 @@ CORE_MODULES = frozenset(
     """.split()
 )
 # The ones we use from Debian's `prosody-modules` package (modules/mod_X/mod_X.lua).
-COMMUNITY_MODULES = frozenset({"cloud_notify_extensions"})
-KNOWN_MODULES = CORE_MODULES | COMMUNITY_MODULES
+COMMUNITY_MODULES = frozenset({"cloud_notify_extensions", "invites_api"})
+# Our own, shipped from files/usr/local/lib/prosody/modules/ (mod_X.lua) to LOCAL_MODULE_DIR.
+LOCAL_MODULE_DIR = "/usr/local/lib/prosody/modules"  # plugin_paths in prosody.cfg.lua.j2
+LOCAL_MODULES = frozenset({"invites_register_strict"})
+KNOWN_MODULES = CORE_MODULES | COMMUNITY_MODULES | LOCAL_MODULES
 
 # Component types: the module named in `Component "name" "type"`.
 COMPONENT_TYPES = frozenset({"muc", "pubsub", "proxy65", "http_file_share"})
@@ -41,10 +44,10 @@ COMPONENT_ONLY_MODULES = {"muc_mam": "muc", "muc_unique": "muc"}
 
 _MODULE_NAME = re.compile(r"[a-z0-9_]+\Z")
 
-# Where Prosody 13 looks for mod_X (util/pluginloader.lua + util/startup.lua), with no
-# plugin_paths set: the installer's directory first, then Debian's module directory. In each
-# directory the first of these relative paths that exists wins.
-MODULE_DIRS = (f"{DATA_DIR}/custom_plugins", "/usr/lib/prosody/modules")
+# Where Prosody 13 looks for mod_X (util/pluginloader.lua + util/startup.lua): the installer's
+# directory first, then plugin_paths (our template sets LOCAL_MODULE_DIR), then Debian's module
+# directory. In each directory the first of these relative paths that exists wins.
+MODULE_DIRS = (f"{DATA_DIR}/custom_plugins", LOCAL_MODULE_DIR, "/usr/lib/prosody/modules")
 _MODULE_FILE_PATTERNS = (
     "mod_{0}/{0}/mod_{0}.lua",
     "mod_{0}/mod_{0}.lua",
