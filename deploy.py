@@ -12,8 +12,10 @@ from pyinfra import local
 local.include("tasks/preflight.py")  # stops on an unsupported OS before anything changes
 local.include("tasks/packages.py")
 local.include("tasks/certificates.py")
+local.include("tasks/prosody_modules.py")  # before the config that loads them is checked
 local.include("tasks/prosody_config.py")  # checked on the host before it goes live
 local.include("tasks/shared_rosters.py")
 local.include("tasks/firewall.py")
 local.include("tasks/prosody_service.py")  # restarts Prosody only if what it reads changed
 local.include("tasks/accounts.py")  # needs the running server
+local.include("tasks/webservice.py")  # the registration site, after Prosody (its invites API)

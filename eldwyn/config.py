@@ -17,7 +17,7 @@ from pathlib import Path
 from eldwyn import prosody
 
 # Data keys starting with these belong to us; pyinfra's own keys (ssh_*, _sudo...) do not.
-KEY_PREFIXES = ("xmpp_", "prosody_", "tls_", "firewall_", "secrets_")
+KEY_PREFIXES = ("xmpp_", "prosody_", "tls_", "firewall_", "secrets_", "signup_")
 SECRETS_DIR_ENV = "ELDWYN_SECRETS_DIR"
 SSH_PORT = 22  # always open, first; see templates/etc/iptables/rules.v4.j2
 PORT_SERVICES = ("c2s", "s2s", "http", "https", "proxy65")
@@ -102,6 +102,80 @@ class Firewall:
 
 
 @dataclass(frozen=True)
+class RateLimit:
+    attempts: int
+    window_seconds: int
+
+
+@dataclass(frozen=True)
+class Smtp:
+    host: str
+    port: int
+    starttls: bool
+    username: str | None  # None: no SMTP AUTH (and no password secret)
+    from_address: str
+
+
+# Where the registration webservice lives on the host (not data: the templates and the deploy
+# agree on them). Its secrets, kept in the secrets store under SIGNUP_SECRETS' values, are
+# written root-only to SIGNUP_CREDENTIALS_DIR and handed to the service by systemd's
+# LoadCredential= under SIGNUP_SECRETS' keys (webservice/signup/settings.py reads them).
+SIGNUP_APP_DIR = "/usr/local/lib/eldwyn-signup"  # holds the package webservice/signup
+SIGNUP_CONFIG_DIR = "/etc/eldwyn-signup"  # settings.json, root-only
+SIGNUP_CREDENTIALS_DIR = "/etc/eldwyn-signup/credentials"  # one root-only file per secret
+SIGNUP_STATE_DIR = "/var/lib/eldwyn-signup"  # systemd's StateDirectory: the sqlite file
+SIGNUP_CA_FILE = "/usr/local/share/ca-certificates/eldwyn-xmpp-ca.crt"  # the local CA, public
+SIGNUP_TLS_DIR = "/etc/nginx/tls"  # the site's certificate (.crt) and key (.key) for nginx
+SIGNUP_SECRETS = {"secret-key": "signup-secret-key", "smtp-password": "signup-smtp-password"}
+# Made on the host itself (tasks/webservice.py, `prosodyctl mod_invites_api create`), never by
+# the operator: the key mod_invites_api checks, read by webservice/signup/registrar.py.
+SIGNUP_INVITES_API_KEY = "invites-api-key"
+SIGNUP_WEB_PORTS = (80, 443)  # nginx: HTTP (redirect only) and HTTPS
+# What nginx adds to every answer of the site: the same as the application's own
+# (webservice/signup/app.py SECURITY_HEADERS; a unit test keeps the two equal).
+SIGNUP_SECURITY_HEADERS = (
+    ("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; "
+                                "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    ("X-Frame-Options", "DENY"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "same-origin"),
+    ("Strict-Transport-Security", "max-age=31536000"),
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+)
+
+
+@dataclass(frozen=True)
+class Signup:
+    site_name: str
+    listen_port: int  # gunicorn, on 127.0.0.1 only
+    packages: tuple
+    allowed_email_domains: tuple
+    reserved_usernames: tuple  # the data's, then the admins' and seeded accounts' user names
+    min_password_length: int
+    invite_expiry_seconds: int
+    verification_expiry_seconds: int
+    per_address: RateLimit
+    per_email: RateLimit
+    smtp: Smtp
+    certificate: Certificate  # the site's, for nginx; issued by our CA unless supplied
+    app_dir: str = SIGNUP_APP_DIR
+    config_dir: str = SIGNUP_CONFIG_DIR
+    credentials_dir: str = SIGNUP_CREDENTIALS_DIR
+    state_dir: str = SIGNUP_STATE_DIR
+    ca_certificate_file: str = SIGNUP_CA_FILE
+    web_ports: tuple = SIGNUP_WEB_PORTS
+    security_headers: tuple = SIGNUP_SECURITY_HEADERS
+    invites_api_key: str = SIGNUP_INVITES_API_KEY  # credential name; made on the host
+
+    @property
+    def credentials(self):
+        """(credential name, secrets-store name) of each secret the service needs."""
+        names = ["secret-key"] + (["smtp-password"] if self.smtp.username else [])
+        return tuple((name, SIGNUP_SECRETS[name]) for name in names)
+
+
+@dataclass(frozen=True)
 class Config:
     packages: tuple  # Debian packages to install
     realm: str
@@ -116,6 +190,7 @@ class Config:
     tls: Tls
     firewall: Firewall
     secrets_dir: Path
+    signup: Signup
     data_dir: str = prosody.DATA_DIR
     groups_file: str = prosody.GROUPS_FILE
 
@@ -127,6 +202,34 @@ class Config:
     def certificate(self, name):
         """The Certificate of host ``name`` (the realm or a component)."""
         return next(cert for cert in self.tls.certificates if cert.name == name)
+
+    @property
+    def signup_settings(self):
+        """The webservice's settings.json (webservice/signup/settings.py documents it)."""
+        signup = self.signup
+        return {
+            "site_name": signup.site_name,
+            "realm": self.realm,
+            "xmpp_server": self.realm,
+            "xmpp_port": self.ports.c2s[0],
+            "state_directory": signup.state_dir,
+            "ca_certificate_file": signup.ca_certificate_file,
+            "allowed_email_domains": list(signup.allowed_email_domains),
+            "reserved_usernames": list(signup.reserved_usernames),
+            "min_password_length": signup.min_password_length,
+            "invite_expiry_seconds": signup.invite_expiry_seconds,
+            "verification_expiry_seconds": signup.verification_expiry_seconds,
+            "rate_limits": {
+                "per_address": {"attempts": signup.per_address.attempts,
+                                "window_seconds": signup.per_address.window_seconds},
+                "per_email": {"attempts": signup.per_email.attempts,
+                              "window_seconds": signup.per_email.window_seconds},
+            },
+            "smtp": {"host": signup.smtp.host, "port": signup.smtp.port,
+                     "starttls": signup.smtp.starttls, "username": signup.smtp.username,
+                     "from_address": signup.smtp.from_address},
+            "trusted_proxies": ["127.0.0.1", "::1"],
+        }
 
     @property
     def seeded_accounts(self):
@@ -457,7 +560,8 @@ def _certificate_files(value, path, hosts):
     for name, files in value.items():
         name_path = f"{path}[{name!r}]"
         if name not in hosts:
-            _fail(name_path, f"{name!r} is neither the realm nor a component" + _suggest(name, hosts))
+            _fail(name_path, f"{name!r} is neither the realm nor a component nor signup_site_name"
+                  + _suggest(name, hosts))
         _dict(files, name_path, ("certificate", "key"))  # a certificate without its key is refused
         supplied[name] = {}
         for key in ("certificate", "key"):
@@ -468,7 +572,17 @@ def _certificate_files(value, path, hosts):
     return supplied
 
 
-def _tls(data, hosts):
+def _certificate(name, directory, supplied):
+    return Certificate(
+        name=name,
+        certificate_path=f"{directory}/{name}.crt",
+        key_path=f"{directory}/{name}.key",
+        supplied_certificate=supplied.get(name, {}).get("certificate"),
+        supplied_key=supplied.get(name, {}).get("key"),
+    )
+
+
+def _tls(data, hosts, supplied):
     renew = _int(data["tls_renew_before_days"], "tls_renew_before_days", 1)
     # Apple's clients refuse server certificates valid for more than 825 days, even from a
     # private CA; a validity at or below the renewal threshold would re-issue on every deploy.
@@ -479,22 +593,12 @@ def _tls(data, hosts):
     ca_validity = _int(data["tls_ca_validity_days"], "tls_ca_validity_days", 1)
     if ca_validity <= validity:
         _fail("tls_ca_validity_days", f"{ca_validity} must exceed tls_certificate_validity_days ({validity})")
-    supplied = _certificate_files(data["tls_certificate_files"], "tls_certificate_files", hosts)
     return Tls(
         ca_common_name=_text(data["tls_ca_common_name"], "tls_ca_common_name"),
         ca_validity_days=ca_validity,
         certificate_validity_days=validity,
         renew_before_days=renew,
-        certificates=tuple(
-            Certificate(
-                name=name,
-                certificate_path=f"{prosody.DATA_DIR}/{name}.crt",
-                key_path=f"{prosody.DATA_DIR}/{name}.key",
-                supplied_certificate=supplied.get(name, {}).get("certificate"),
-                supplied_key=supplied.get(name, {}).get("key"),
-            )
-            for name in hosts
-        ),
+        certificates=tuple(_certificate(name, prosody.DATA_DIR, supplied) for name in hosts),
     )
 
 
@@ -539,6 +643,89 @@ def _secrets_dir(data, environ):
     return directory
 
 
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%*+/=?^_`{|}~-]{1,64}@[a-z0-9.-]{1,253}\Z")
+SIGNUP_NEEDS = (("python3-flask", "the web application"), ("gunicorn", "its WSGI server"),
+                ("nginx", "TLS in front of it"))
+
+
+def _localpart(value, path, realm):
+    """A user name as Prosody stores it (checked as the JID name@realm)."""
+    _expect(value, path, (str,), "a user name")
+    try:
+        _jid(f"{value}@{realm}", path)
+    except ConfigError as error:
+        _fail(path, error.problem.replace(f"@{realm}", ""))
+    return value
+
+
+def _rate_limit(value, path):
+    _dict(value, path, ("attempts", "window_seconds"))
+    return RateLimit(attempts=_int(value["attempts"], f"{path}.attempts", 1),
+                     window_seconds=_int(value["window_seconds"], f"{path}.window_seconds", 1, 7 * 86400))
+
+
+def _smtp(value, path):
+    _dict(value, path, ("host", "port", "starttls", "username", "from_address"))
+    host = _hostname(value["host"], f"{path}.host")
+    starttls = _bool(value["starttls"], f"{path}.starttls")
+    username = value["username"]
+    if username is not None:
+        _text(username, f"{path}.username")
+        if not starttls and host != "localhost":
+            _fail(f"{path}.starttls", f"false would send the SMTP password for {username!r} in clear"
+                  f" to {host!r}; use STARTTLS or no username")
+    from_address = _expect(value["from_address"], f"{path}.from_address", (str,), "an e-mail address")
+    if not _EMAIL.match(from_address):
+        _fail(f"{path}.from_address", f"{from_address!r} is not an e-mail address with a lower-case domain")
+    return Smtp(host=host, port=_int(value["port"], f"{path}.port", 1, 65535), starttls=starttls,
+                username=username, from_address=from_address)
+
+
+def _signup(data, realm, seeded, components, ports, firewall, supplied):
+    site = _hostname(data["signup_site_name"], "signup_site_name")
+    if site in (component.name for component in components):
+        _fail("signup_site_name", f"{site!r} is an XMPP component's name; the site needs its own")
+    port = _int(data["signup_listen_port"], "signup_listen_port", 1024, 65535)
+    if port in ports.all:
+        _fail("signup_listen_port", f"port {port} is already used by Prosody (xmpp_ports)")
+    for web_port in SIGNUP_WEB_PORTS:
+        if web_port not in firewall.other_tcp_ports:
+            _fail("firewall_other_tcp_ports", f"port {web_port} must be open: nginx serves the"
+                  f" sign-up site {site!r} on ports 80 and 443")
+    domains_path = "signup_allowed_email_domains"
+    domains = tuple(_hostname(item, f"{domains_path}[{index}]")
+                    for index, item in enumerate(_list(data[domains_path], domains_path)))
+    if not domains:
+        _fail(domains_path, "needs at least one domain (sign-up is open to these addresses only)")
+    _no_duplicates(domains, domains_path)
+    reserved_path = "signup_reserved_usernames"
+    reserved = [_localpart(item, f"{reserved_path}[{index}]", realm)
+                for index, item in enumerate(_list(data[reserved_path], reserved_path))]
+    _no_duplicates(reserved, reserved_path)
+    for jid in seeded:
+        name = jid.rpartition("@")[0]
+        if name not in reserved:
+            reserved.append(name)
+    limits_path = "signup_rate_limits"
+    limits = _dict(data[limits_path], limits_path, ("per_address", "per_email"))
+    return Signup(
+        site_name=site,
+        listen_port=port,
+        packages=_packages(data["signup_packages"], "signup_packages", SIGNUP_NEEDS),
+        allowed_email_domains=domains,
+        reserved_usernames=tuple(reserved),
+        min_password_length=_int(data["signup_min_password_length"], "signup_min_password_length", 12, 128),
+        invite_expiry_seconds=_int(data["signup_invite_expiry_seconds"], "signup_invite_expiry_seconds",
+                                   300, 30 * 86400),
+        verification_expiry_seconds=_int(data["signup_verification_expiry_seconds"],
+                                         "signup_verification_expiry_seconds", 300, 7 * 86400),
+        per_address=_rate_limit(limits["per_address"], f"{limits_path}.per_address"),
+        per_email=_rate_limit(limits["per_email"], f"{limits_path}.per_email"),
+        smtp=_smtp(data["signup_smtp"], "signup_smtp"),
+        certificate=_certificate(site, SIGNUP_TLS_DIR, supplied),
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 
 KNOWN_KEYS = (
@@ -547,6 +734,9 @@ KNOWN_KEYS = (
     "xmpp_shared_roster_groups", "tls_ca_common_name", "tls_ca_validity_days",
     "tls_certificate_validity_days", "tls_renew_before_days", "tls_certificate_files",
     "firewall_packages", "firewall_xmpp_tcp_ports", "firewall_other_tcp_ports", "secrets_dir",
+    "signup_site_name", "signup_listen_port", "signup_packages", "signup_allowed_email_domains",
+    "signup_reserved_usernames", "signup_min_password_length", "signup_invite_expiry_seconds",
+    "signup_verification_expiry_seconds", "signup_rate_limits", "signup_smtp",
 )
 
 
@@ -582,6 +772,10 @@ def load_config(data, environ=None):
               " registration to anyone; add 'invites' and 'invites_register'")
     if "invites_register" in modules and "invites" not in modules:
         _fail("xmpp_modules_enabled", "'invites_register' needs 'invites'")
+    # Prosody 13.0.1's invites_register lets one invite create many accounts (notes on Prosody 13).
+    if "register" in modules and "invites_register_strict" not in modules:
+        _fail("xmpp_modules_enabled", "'register' without 'invites_register_strict' lets one"
+              " invite create many accounts; add 'invites_register_strict'")
 
     components = _components(data["xmpp_components"], "xmpp_components", realm)
     groups = _groups(data["xmpp_shared_roster_groups"], "xmpp_shared_roster_groups")
@@ -589,6 +783,10 @@ def load_config(data, environ=None):
         _fail("xmpp_modules_enabled", "xmpp_shared_roster_groups is set but module 'groups' is not enabled")
     ports = _ports(data["xmpp_ports"], "xmpp_ports")
     hosts = (realm,) + tuple(component.name for component in components)
+    site = data["signup_site_name"]
+    supplied = _certificate_files(data["tls_certificate_files"], "tls_certificate_files",
+                                  hosts + ((site,) if isinstance(site, str) else ()))
+    firewall = _firewall(data, ports)
 
     return Config(
         packages=packages,
@@ -601,7 +799,8 @@ def load_config(data, environ=None):
         ports=ports,
         http_interfaces=_interfaces(data["xmpp_http_interfaces"], "xmpp_http_interfaces"),
         shared_roster_groups=groups,
-        tls=_tls(data, hosts),
-        firewall=_firewall(data, ports),
+        tls=_tls(data, hosts, supplied),
+        firewall=firewall,
         secrets_dir=_secrets_dir(data, environ),
+        signup=_signup(data, realm, admins + accounts, components, ports, firewall, supplied),
     )

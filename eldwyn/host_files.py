@@ -4,8 +4,10 @@ Built once per host and run, so that one batched fact (eldwyn.facts.FileStates) 
 all. Paths mirror templates/ (templates/etc/prosody/... lands in /etc/prosody/...).
 """
 
-from eldwyn import prosody
-from eldwyn.certificates import all_certificates
+from pathlib import Path
+
+from eldwyn import pki, prosody
+from eldwyn.certificates import all_certificates, certificate_for
 from eldwyn.facts import FileStates
 from eldwyn.files import ManagedFile, differing
 from eldwyn.render import render
@@ -42,6 +44,54 @@ def certificate_files(config, store):
     return files
 
 
+REPO = Path(__file__).resolve().parent.parent
+FILES_DIR = REPO / "files"  # static files, at the path they have on the host
+
+
+def static_files(subtree, mode="644"):
+    """files/<subtree>/** as ManagedFiles at /<subtree>/**, root-owned."""
+    return [
+        ManagedFile(f"/{path.relative_to(FILES_DIR)}", path.read_bytes(), "root", "root", mode)
+        for path in sorted((FILES_DIR / subtree).rglob("*")) if path.is_file()
+    ]
+
+
+def prosody_module_files(config):
+    """Our own Prosody modules (plugin_paths in the template names their directory)."""
+    return static_files(prosody.LOCAL_MODULE_DIR.lstrip("/"))
+
+
+# The registration webservice: nginx's site, enabled by this link.
+NGINX_SITE = "/etc/nginx/sites-available/eldwyn-signup"
+NGINX_SITE_LINK = ("/etc/nginx/sites-enabled/eldwyn-signup", "../sites-available/eldwyn-signup")
+SIGNUP_UNIT = "/etc/systemd/system/eldwyn-signup.service"
+
+
+def webservice_files(config, store):
+    """The application (webservice/), its settings and secrets, its unit, nginx's site and
+    certificate, and the CA its success page offers for download."""
+    signup = config.signup
+    app_sources = REPO / "webservice"
+    files = [
+        ManagedFile(f"{signup.app_dir}/webservice/{path.relative_to(app_sources)}", path.read_bytes())
+        for path in sorted(app_sources.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    files.append(ManagedFile(f"{signup.config_dir}/settings.json",
+                             render("etc/eldwyn-signup/settings.json.j2", config=config).encode(), mode="600"))
+    for credential, secret in signup.credentials:
+        files.append(ManagedFile(f"{signup.credentials_dir}/{credential}",
+                                 store.get_or_generate(secret, 32).encode(), mode="600", secret=True))
+    files.append(ManagedFile(SIGNUP_UNIT, render("etc/systemd/system/eldwyn-signup.service.j2", config=config).encode()))
+    files.append(ManagedFile(NGINX_SITE, render("etc/nginx/sites-available/eldwyn-signup.j2", config=config).encode()))
+    site = certificate_for(signup.certificate, config.tls, store)
+    files.append(ManagedFile(signup.certificate.certificate_path, site.certificate_pem))
+    files.append(ManagedFile(signup.certificate.key_path, site.key_pem, mode="600", secret=True))
+    if store.exists(pki.CA_CERT_SECRET):  # the local CA (operators with their own certificates have none)
+        files.append(ManagedFile(signup.ca_certificate_file, store.get_bytes(pki.CA_CERT_SECRET)))
+    return files
+
+
 def shared_roster_files(config):
     return [ManagedFile(config.groups_file, render("var/lib/prosody/groups.txt.j2", config=config).encode(),
                         "root", "prosody", "640")]
@@ -65,9 +115,11 @@ def host_files(host, config):
         store = SecretsStore(config.secrets_dir)
         _cache[host.name] = {
             "certificates": certificate_files(config, store),
+            "prosody_modules": prosody_module_files(config),
             "prosody_config": prosody_config_files(config),
             "shared_rosters": shared_roster_files(config),
             "firewall": firewall_files(config),
+            "webservice": webservice_files(config, store),
         }
     return _cache[host.name]
 
@@ -75,7 +127,8 @@ def host_files(host, config):
 def every_path(host, config):
     """All paths the deploy looks at, files and links: the argument of the one FileStates fact."""
     paths = [file.path for files in host_files(host, config).values() for file in files]
-    return sorted(paths + [realm_config_link(config)[0], DEBIAN_LOCALHOST_LINK])
+    host_made = [f"{config.signup.credentials_dir}/{config.signup.invites_api_key}"]
+    return sorted(paths + host_made + [realm_config_link(config)[0], DEBIAN_LOCALHOST_LINK, NGINX_SITE_LINK[0]])
 
 
 _states = {}

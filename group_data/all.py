@@ -82,6 +82,10 @@ xmpp_modules_enabled = [
     "invites",  # Allow invitations to accounts/friends
     "invites_adhoc",  # Clientside commands to make invites
     "invites_register",  # Registration with an invite token; without it, registration is OPEN
+    # Ours (files/usr/local/lib/prosody/modules/): one invite, one account, whatever the client;
+    # reset tokens never create accounts; named invites register only their name.
+    "invites_register_strict",
+    "invites_api",  # HTTP API the signup webservice creates invites with (prosody-modules)
     "register",  # New user registration (invite only: the template enforces it)
     "groups",  # "Shared rosters", server configured (xmpp_shared_roster_groups)
     "server_contact_info",  # Publishes the admins (XEP-0157)
@@ -159,8 +163,9 @@ firewall_packages = ["iptables", "netfilter-persistent", "iptables-persistent"]
 firewall_xmpp_tcp_ports = [5000, 5222, 5269, 5280, 5281]
 
 # Other TCP ports this host serves (the firewall file is the whole host's INPUT policy).
-# SSH (22) is always open and must not be listed.
-firewall_other_tcp_ports = []
+# SSH (22) is always open and must not be listed. 80 and 443 are nginx's, for the sign-up
+# site below (checked: they must be here).
+firewall_other_tcp_ports = [80, 443]
 
 # ---- Certificates ----------------------------------------------------------------------------
 
@@ -187,3 +192,56 @@ tls_certificate_files = {}
 # Directory holding the CA key and account passwords, outside any git work tree, mode 0700.
 # The environment variable ELDWYN_SECRETS_DIR overrides it.
 secrets_dir = "~/.local/share/eldwyn-xmpp/secrets"
+
+# ---- Registration webservice (webservice/signup) ---------------------------------------------
+# Invite links (https://SITE/join/TOKEN) and sign-up by e-mail, served by gunicorn on loopback
+# behind nginx (TLS on 443, 80 redirects). Its secrets (the signing key, the SMTP password) are
+# in the secrets store as signup-secret-key and signup-smtp-password, never here.
+
+# The public host name of the site (comm's website): nginx's server_name, its certificate's
+# name (issued by our CA unless tls_certificate_files supplies one), the links in e-mails.
+signup_site_name = "comm.cslabs.clarkson.edu"
+
+# TCP port gunicorn listens on, on 127.0.0.1 only (nginx proxies to it); not a Prosody port.
+signup_listen_port = 8008
+
+# Debian 13 packages the webservice needs: Flask, gunicorn to run it, nginx in front.
+signup_packages = ["python3-flask", "gunicorn", "nginx"]
+
+# Only addresses at exactly these domains may sign up (a subdomain is another domain).
+signup_allowed_email_domains = ["clarkson.edu"]
+
+# User names nobody may register, as Prosody stores them (lower case). The admins' and seeded
+# accounts' names are added to these automatically.
+signup_reserved_usernames = [
+    "admin", "administrator", "root", "postmaster", "hostmaster", "abuse", "webmaster", "xmpp",
+    "support", "security", "noc", "info", "help", "prosody", "www", "mail", "noreply", "operator",
+]
+
+# The password rule shown on the form: at least this many characters (12 or more), at least 5
+# different characters, and not containing the username.
+signup_min_password_length = 12
+
+# Seconds an invite made by the webservice (after an e-mail address is verified) stays valid.
+signup_invite_expiry_seconds = 24 * 3600
+
+# Seconds the one-time verification link sent by e-mail stays valid.
+signup_verification_expiry_seconds = 3600
+
+# Attempts allowed per sliding window. per_address: every form sent and every invite or link
+# checked, per client IP address (IPv6: per /64); per_email: verification messages per address.
+signup_rate_limits = {
+    "per_address": {"attempts": 30, "window_seconds": 600},
+    "per_email": {"attempts": 3, "window_seconds": 24 * 3600},
+}
+
+# How the verification e-mail is sent: SMTP server and port; STARTTLS (required when a username
+# is set, unless the host is localhost); username for SMTP AUTH or None (the password is the
+# secret signup-smtp-password); the From address. Placeholder: a relay on the host itself.
+signup_smtp = {
+    "host": "localhost",
+    "port": 25,
+    "starttls": False,
+    "username": None,
+    "from_address": "noreply@comm.cslabs.clarkson.edu",
+}

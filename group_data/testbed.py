@@ -44,4 +44,19 @@ xmpp_shared_roster_groups = {
     ],
 }
 
+# Verification mail goes to a sink the web tests run in the VM (tests/vm/test_60_signup_web.py).
+signup_smtp = {
+    "host": "127.0.0.1",
+    "port": 2525,
+    "starttls": False,
+    "username": None,
+    "from_address": "noreply@comm.cslabs.clarkson.edu",
+}
+# Every request of the tests comes from one address (qemu's NAT): room for all of them, while
+# the per-address limit itself is unit-tested and the per-e-mail one is tested in the VM.
+signup_rate_limits = {
+    "per_address": {"attempts": 500, "window_seconds": 600},
+    "per_email": {"attempts": 3, "window_seconds": 24 * 3600},
+}
+
 del _repo, _ports_file, _keys

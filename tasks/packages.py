@@ -1,4 +1,5 @@
-"""Debian packages: Prosody, what the enabled modules and the deploy need, and the firewall's."""
+"""Debian packages: Prosody, what the enabled modules and the deploy need, the firewall's and the
+registration webservice's (Flask, gunicorn, nginx): one apt run for all."""
 
 from pyinfra import host
 from pyinfra.facts.deb import DebPackages
@@ -7,13 +8,13 @@ from pyinfra.operations import apt
 from eldwyn.preflight import host_config
 
 config = host_config(host)
-wanted = list(config.packages + config.firewall.packages)
+wanted = list(config.packages + config.firewall.packages + config.signup.packages)
 installed = host.get_fact(DebPackages)
 
 # Refresh the package lists only when something is missing: a re-run with everything
 # installed then asks nothing of the network and reports no change.
 apt.packages(
-    name="Install Prosody, its modules and the firewall tools",
+    name="Install Prosody, its modules, the firewall tools and the webservice's",
     packages=wanted,
     update=any(package not in installed for package in wanted),
 )

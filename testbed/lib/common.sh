@@ -49,7 +49,8 @@ host_debian_mirror() {
 HOST_PACKAGES=(vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
                qemu-system-x86 qemu-utils ipxe-qemu seabios debootstrap e2fsprogs fdisk
                openssh-client python3-venv
-               lua5.4)  # the unit tests parse the rendered Lua config back with a real Lua
+               lua5.4    # the unit tests parse the rendered Lua config back with a real Lua
+               chromium) # the browser tests of the registration site (driven by Playwright)
 
 install_host_packages() {
   local missing=()

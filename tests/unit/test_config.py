@@ -24,7 +24,7 @@ def test_real_data_loads(config):
     assert upload["http_file_share_size_limit"] == 128 * 1024 * 1024
     assert upload["http_file_share_expires_after"] == "never"
     assert config.ports.all == (5000, 5222, 5269, 5280, 5281)
-    assert config.firewall.tcp_ports == (5000, 5222, 5269, 5280, 5281)
+    assert config.firewall.tcp_ports == (80, 443, 5000, 5222, 5269, 5280, 5281)
     assert config.certificate("upload.comm.cslabs.clarkson.edu").key_path == (
         "/var/lib/prosody/upload.comm.cslabs.clarkson.edu.key"
     )
@@ -55,6 +55,37 @@ def test_environment_secrets_dir_is_checked(data):
 def test_periods_prosody_understands(data, period):
     data["xmpp_archive_expires_after"] = period
     assert load_config(data, environ={}).archive_expires_after == period
+
+
+def test_signup_data(config):
+    signup = config.signup
+    assert signup.site_name == "comm.cslabs.clarkson.edu"
+    assert signup.certificate.certificate_path == "/etc/nginx/tls/comm.cslabs.clarkson.edu.crt"
+    assert signup.certificate.supplied_certificate is None
+    assert "admin" in signup.reserved_usernames and "postmaster" in signup.reserved_usernames
+    assert signup.credentials == (("secret-key", "signup-secret-key"),)
+    assert (signup.per_email.attempts, signup.per_email.window_seconds) == (3, 86400)
+
+
+def test_signup_reserves_admins_and_seeded_accounts(data):
+    data["xmpp_admins"] = ["chief@" + REALM]
+    data["xmpp_accounts"] = ["alice@" + REALM]
+    assert load_config(data, environ={}).signup.reserved_usernames[-2:] == ("chief", "alice")
+
+
+def test_signup_smtp_with_login_needs_a_password_secret(data):
+    data["signup_smtp"].update(host="smtp.clarkson.edu", port=587, starttls=True, username="eldwyn")
+    assert load_config(data, environ={}).signup.credentials[1] == ("smtp-password", "signup-smtp-password")
+
+
+def test_signup_site_may_have_a_supplied_certificate(data, tmp_path):
+    (tmp_path / "c.pem").write_text("x")
+    (tmp_path / "k.pem").write_text("x")
+    site = data["signup_site_name"]
+    data["tls_certificate_files"] = {site: {"certificate": str(tmp_path / "c.pem"), "key": str(tmp_path / "k.pem")}}
+    config = load_config(data, environ={})
+    assert config.signup.certificate.supplied_key == str(tmp_path / "k.pem")
+    assert site not in config.hosts
 
 
 def test_operator_supplied_certificate(data, tmp_path):
@@ -131,10 +162,10 @@ BAD_INPUTS = [
     ("jid-with-slash", _set("xmpp_accounts", ["a/b@" + REALM]), "xmpp_accounts[0]", "may not contain '/'"),
     ("jid-too-long", _set("xmpp_accounts", ["x" * 1024 + "@" + REALM]), "xmpp_accounts[0]", "longer than 1023 bytes"),
     ("jid-not-normalised", _set("xmpp_accounts", ["Alice@" + REALM]), "xmpp_accounts[0]", "'alice@cslabs.clarkson.edu'"),
-    ("unknown-module", _append("xmpp_modules_enabled", "carbon"), "xmpp_modules_enabled[37]", "unknown module 'carbon' (did you mean 'carbons'?)"),
-    ("module-with-mod-prefix", _append("xmpp_modules_enabled", "mod_ping"), "xmpp_modules_enabled[37]", "without 'mod_'"),
-    ("duplicate-module", _append("xmpp_modules_enabled", "ping"), "xmpp_modules_enabled[37]", "'ping' is listed twice"),
-    ("muc-mam-on-realm", _append("xmpp_modules_enabled", "muc_mam"), "xmpp_modules_enabled[37]", "works only on a 'muc' component"),
+    ("unknown-module", _append("xmpp_modules_enabled", "carbon"), "xmpp_modules_enabled[39]", "unknown module 'carbon' (did you mean 'carbons'?)"),
+    ("module-with-mod-prefix", _append("xmpp_modules_enabled", "mod_ping"), "xmpp_modules_enabled[39]", "without 'mod_'"),
+    ("duplicate-module", _append("xmpp_modules_enabled", "ping"), "xmpp_modules_enabled[39]", "'ping' is listed twice"),
+    ("muc-mam-on-realm", _append("xmpp_modules_enabled", "muc_mam"), "xmpp_modules_enabled[39]", "works only on a 'muc' component"),
     ("muc-mam-on-pubsub", _component(1, "modules", ["muc_mam"]), "xmpp_components[1].modules[0]", "only on a 'muc' component"),
     ("open-registration", lambda d: d["xmpp_modules_enabled"].remove("invites_register"), "xmpp_modules_enabled", "open registration"),
     ("groups-without-module", lambda d: d["xmpp_modules_enabled"].remove("groups"), "xmpp_modules_enabled", "module 'groups' is not enabled"),
@@ -178,6 +209,24 @@ BAD_INPUTS = [
     ("ca-shorter-than-leaf", _set("tls_ca_validity_days", 100), "tls_ca_validity_days", "must exceed"),
     ("secrets-dir-relative", _set("secrets_dir", "secrets"), "secrets_dir", "absolute path"),
     ("package-missing", _set("prosody_packages", ["prosody"]), "prosody_packages", "'prosody-modules' is needed"),
+    ("signup-site-not-a-name", _set("signup_site_name", "https://comm.cslabs.clarkson.edu"), "signup_site_name", "not a valid DNS name"),
+    ("signup-site-is-a-component", _set("signup_site_name", "upload.comm." + REALM), "signup_site_name", "component's name"),
+    ("signup-port-is-prosodys", _set("signup_listen_port", 5280), "signup_listen_port", "already used by Prosody"),
+    ("signup-port-privileged", _set("signup_listen_port", 80), "signup_listen_port", "out of range"),
+    ("signup-web-ports-closed", _set("firewall_other_tcp_ports", []), "firewall_other_tcp_ports", "port 80 must be open"),
+    ("signup-no-email-domain", _set("signup_allowed_email_domains", []), "signup_allowed_email_domains", "at least one domain"),
+    ("signup-email-domain-with-at", _set("signup_allowed_email_domains", ["@clarkson.edu"]), "signup_allowed_email_domains[0]", "not a valid DNS name"),
+    ("signup-reserved-not-normalised", _set("signup_reserved_usernames", ["Admin"]), "signup_reserved_usernames[0]", "write it as Prosody stores it"),
+    ("signup-reserved-with-at", _set("signup_reserved_usernames", ["a@b"]), "signup_reserved_usernames[0]", "may not contain '@'"),
+    ("signup-weak-passwords", _set("signup_min_password_length", 8), "signup_min_password_length", "between 12 and 128"),
+    ("signup-verification-too-short", _set("signup_verification_expiry_seconds", 10), "signup_verification_expiry_seconds", "out of range"),
+    ("signup-rate-limit-typo", lambda d: d["signup_rate_limits"].update(per_ip={}), "signup_rate_limits.per_ip", "unknown key"),
+    ("signup-rate-limit-zero", lambda d: d["signup_rate_limits"]["per_email"].update(attempts=0), "signup_rate_limits.per_email.attempts", "out of range"),
+    ("signup-smtp-password-in-clear", lambda d: d["signup_smtp"].update(host="smtp.clarkson.edu", username="eldwyn"), "signup_smtp.starttls", "in clear"),
+    ("signup-smtp-bad-from", lambda d: d["signup_smtp"].update(from_address="noreply"), "signup_smtp.from_address", "not an e-mail address"),
+    ("signup-smtp-missing-port", lambda d: d["signup_smtp"].pop("port"), "signup_smtp.port", "missing"),
+    ("signup-package-missing", _set("signup_packages", ["python3-flask", "nginx"]), "signup_packages", "'gunicorn' is needed"),
+    ("signup-unknown-key", _set("signup_sitename", "x"), "signup_sitename", "unknown key (did you mean 'signup_site_name'?)"),
 ]
 
 

@@ -17,8 +17,10 @@ RULES = {"v4": "etc/iptables/rules.v4.j2", "v6": "etc/iptables/rules.v6.j2"}
 
 
 def test_every_template_is_covered():
+    from test_signup_templates import SIGNUP_TEMPLATES
+
     found = {str(path.relative_to(TEMPLATES_DIR)) for path in TEMPLATES_DIR.rglob("*.j2")}
-    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, *RULES.values()}
+    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, *RULES.values(), *SIGNUP_TEMPLATES}
 
 
 def expected_prosody_config(config):
@@ -27,6 +29,7 @@ def expected_prosody_config(config):
         "admins": list(config.admins),
         "contact_info": {"admin": [f"xmpp:{jid}" for jid in config.admins]},
         "modules_enabled": list(config.modules_enabled),
+        "plugin_paths": ["/usr/local/lib/prosody/modules"],
         "c2s_ports": list(config.ports.c2s),
         "s2s_ports": list(config.ports.s2s),
         "http_ports": list(config.ports.http),
@@ -57,6 +60,10 @@ def expected_prosody_config(config):
             "archive_expires_after": config.archive_expires_after,
             "allow_registration": True,
             "registration_invite_only": True,
+            "registration_throttle_max": 10,
+            "registration_throttle_period": "1 hour",
+            "invites_page": f"https://{config.signup.site_name}/join/{{invite.token}}",
+            "invite_expiry": config.signup.invite_expiry_seconds,
         }
     }
     for component in config.components:
@@ -162,5 +169,6 @@ def test_firewall_rules(config, family):
 
 
 def test_firewall_without_other_ports_has_one_multiport_rule(config):
+    config = dataclasses.replace(config, firewall=dataclasses.replace(config.firewall, other_tcp_ports=()))
     text = render(RULES["v4"], config=config)
     assert text.count("multiport") == 1

@@ -1,0 +1,545 @@
+"""The sign-up web application, offline: Flask's test client, a fake registrar, a fake mailer.
+
+Both flows end to end, then every kind of bad input: each is answered with a 4xx page that
+says what is wrong, creates no account, sends no unwanted mail, and the service keeps serving.
+"""
+
+import base64
+import json
+import logging
+import re
+import secrets
+
+import pytest
+
+from webservice.signup import SettingsError, create_app, load_settings, parse_settings
+from webservice.signup.app import CSRF_COOKIE, SECURITY_HEADERS
+
+SITE = "comm.cslabs.clarkson.edu"
+REALM = "cslabs.clarkson.edu"
+BASE = f"https://{SITE}"
+GOOD_PASSWORD = "correct horse battery"
+CA_PEM = """-----BEGIN CERTIFICATE-----
+MIIBczCCARmgAwIBAgIUQ2VydGlmaWNhdGUgZm9yIHRlc3RzMAoGCCqGSM49BAMC
+-----END CERTIFICATE-----
+"""
+
+
+def settings_data(tmp_path, **changes):
+    data = {
+        "site_name": SITE,
+        "realm": REALM,
+        "xmpp_server": REALM,
+        "xmpp_port": 5222,
+        "state_directory": str(tmp_path / "state"),
+        "ca_certificate_file": str(tmp_path / "ca.crt"),
+        "allowed_email_domains": ["clarkson.edu"],
+        "reserved_usernames": ["admin", "root", "postmaster", "abuse", "webmaster", "xmpp", "support"],
+        "min_password_length": 12,
+        "invite_expiry_seconds": 3600,
+        "verification_expiry_seconds": 3600,
+        "rate_limits": {
+            "per_address": {"attempts": 40, "window_seconds": 600},
+            "per_email": {"attempts": 3, "window_seconds": 86400},
+        },
+        "smtp": {"host": "localhost", "port": 25, "starttls": False, "username": None,
+                 "from_address": f"noreply@{SITE}"},
+        "trusted_proxies": ["127.0.0.1", "::1"],
+    }
+    data.update(changes)
+    return data
+
+
+class FakeRegistrar:
+    """Prosody's invites as the real registrar sees them: single use, expiring."""
+
+    def __init__(self):
+        self.invites = {"invite-good-1": "valid", "invite-expired": "expired"}
+        self.accounts = {}
+        self.refused_names = {"prosodyrefuses"}
+
+    def check_invite(self, token):
+        return self.invites.get(token) == "valid"
+
+    def register(self, token, username, password):
+        if self.invites.get(token) != "valid":
+            return "invalid_token"
+        if username in self.accounts:
+            return "username_taken"
+        if username in self.refused_names:
+            return "invalid_username"
+        self.accounts[username] = password
+        self.invites[token] = "used"
+        return "ok"
+
+    def create_invite(self):
+        token = secrets.token_urlsafe(18)
+        self.invites[token] = "valid"
+        return f"xmpp:{REALM}?register;preauth={token}"
+
+
+class FakeMailer:
+    def __init__(self):
+        self.sent = []
+
+    def send(self, to, subject, body):
+        self.sent.append({"to": to, "subject": subject, "body": body})
+
+    def link(self, index=-1):
+        return re.search(r"https://\S+", self.sent[index]["body"]).group(0)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1_800_000_000.0
+
+    def __call__(self):
+        return self.now
+
+
+class Browser:
+    """A test client that speaks HTTPS to the site, like a browser behind nginx."""
+
+    def __init__(self, app, address="127.0.0.1", forwarded_for="203.0.113.7"):
+        self.client = app.test_client()
+        self.environ = {"wsgi.url_scheme": "https", "REMOTE_ADDR": address}
+        self.headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else {}
+
+    def get(self, path, **kwargs):
+        return self.client.get(path, base_url=BASE, environ_overrides=self.environ,
+                               headers=self.headers, **kwargs)
+
+    def post(self, path, data=None, headers=None, **kwargs):
+        return self.client.post(path, base_url=BASE, environ_overrides=self.environ,
+                                headers={**self.headers, **(headers or {})}, data=data, **kwargs)
+
+    def csrf(self, path):
+        page = self.get(path)
+        assert page.status_code == 200, page.text
+        return re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+
+    def submit(self, path, **fields):
+        return self.post(path, data={"csrf_token": self.csrf(path), **fields})
+
+
+@pytest.fixture
+def env(tmp_path):
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "secret-key").write_text(secrets.token_urlsafe(32) + "\n")
+    (tmp_path / "ca.crt").write_text(CA_PEM)
+    settings = parse_settings(settings_data(tmp_path), credentials_directory=credentials)
+
+    class Env:
+        pass
+
+    e = Env()
+    e.settings, e.registrar, e.mailer, e.clock = settings, FakeRegistrar(), FakeMailer(), Clock()
+    e.app = create_app(settings, registrar=e.registrar, mailer=e.mailer, clock=e.clock)
+    e.browser = Browser(e.app)
+    return e
+
+
+def join(browser, token="invite-good-1", username="alice", password=GOOD_PASSWORD, again=None):
+    return browser.submit(f"/join/{token}", username=username, password=password,
+                          password_again=password if again is None else again)
+
+
+def verification_link(env, address="student@clarkson.edu"):
+    response = env.browser.submit("/signup", email=address)
+    assert response.status_code == 200, response.text
+    return env.mailer.link().removeprefix(BASE)
+
+
+# ---- happy paths ------------------------------------------------------------------------------
+
+
+def test_invite_flow_creates_the_account_and_explains_how_to_connect(env):
+    form = env.browser.get("/join/invite-good-1")
+    assert form.status_code == 200
+    assert '<html lang="en">' in form.text
+    for name in ("username", "password", "password_again"):
+        assert f'<label for="{name}">' in form.text and f'id="{name}"' in form.text
+    assert "<script" not in form.text
+    page = join(env.browser, username="Alice")
+    assert page.status_code == 200, page.text
+    assert env.registrar.accounts == {"alice": GOOD_PASSWORD}
+    assert env.registrar.invites["invite-good-1"] == "used"
+    assert f"alice@{REALM}" in page.text
+    assert f'href="xmpp:alice@{REALM}"' in page.text
+    assert "5222" in page.text and REALM in page.text
+    assert 'href="/ca.crt"' in page.text
+    assert re.search(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", page.text), "CA fingerprint shown"
+    ca = env.browser.get("/ca.crt")
+    assert ca.status_code == 200 and ca.data.decode() == CA_PEM
+    assert ca.mimetype == "application/x-x509-ca-cert"
+
+
+def test_no_ca_section_without_a_ca_file(env, tmp_path):
+    (tmp_path / "ca.crt").unlink()
+    page = join(env.browser)
+    assert page.status_code == 200 and "ca.crt" not in page.text
+    assert env.browser.get("/ca.crt").status_code == 404
+
+
+def test_signup_flow_mails_a_link_that_leads_to_a_fresh_invite(env):
+    page = env.browser.submit("/signup", email="Student@Clarkson.EDU")
+    assert page.status_code == 200 and "Check your e-mail" in page.text
+    (mail,) = env.mailer.sent
+    assert mail["to"] == "Student@clarkson.edu"
+    assert REALM in mail["subject"]
+    link = env.mailer.link()
+    assert link.startswith(f"{BASE}/verify/")
+    payload = link.rsplit("/", 1)[1].split(".")[0]
+    assert b"student" not in base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)), "no address in the link"
+    path = link.removeprefix(BASE)
+    confirm = env.browser.get(path)
+    assert confirm.status_code == 200 and "Continue" in confirm.text
+    redirect = env.browser.submit(path)
+    assert redirect.status_code == 303
+    invite = redirect.headers["Location"].rsplit("/join/", 1)[1]
+    assert env.registrar.invites[invite] == "valid"
+    assert join(env.browser, token=invite, username="student").status_code == 200
+    assert "student" in env.registrar.accounts
+
+
+def test_a_mail_scanner_following_the_link_does_not_use_it_up(env):
+    path = verification_link(env)
+    for _ in range(3):
+        assert env.browser.get(path).status_code == 200
+    assert env.browser.submit(path).status_code == 303
+
+
+def test_same_answer_for_new_and_repeated_addresses(env):
+    first = env.browser.submit("/signup", email="a@clarkson.edu")
+    second = env.browser.submit("/signup", email="a@clarkson.edu")
+    other = env.browser.submit("/signup", email="b@clarkson.edu")
+    assert first.status_code == second.status_code == other.status_code == 200
+    strip = lambda text: text.replace("a@clarkson.edu", "X").replace("b@clarkson.edu", "X")  # noqa: E731
+    assert strip(first.text) == strip(second.text) == strip(other.text)
+
+
+def test_security_headers_on_every_answer(env):
+    for response in (env.browser.get("/signup"), env.browser.get("/join/nope-nope"),
+                     env.browser.get("/static/style.css"), env.browser.post("/signup", data={})):
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers[name] == value
+        assert "'unsafe-inline'" not in response.headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert env.browser.get("/signup").headers["Cache-Control"] == "no-store"
+
+
+def test_csrf_cookie_is_host_only_secure_and_strict(env):
+    cookie = env.browser.get("/signup").headers["Set-Cookie"]
+    assert cookie.startswith(f"{CSRF_COOKIE}=")
+    for attribute in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/"):
+        assert attribute in cookie
+    assert "Domain" not in cookie
+
+
+def test_nothing_secret_is_logged(env, caplog):
+    caplog.set_level(logging.DEBUG)
+    path = verification_link(env, "secretive@clarkson.edu")
+    invite = env.browser.submit(path).headers["Location"].rsplit("/join/", 1)[1]
+    join(env.browser, token=invite, username="carol", password="a secret passphrase of hers")
+    env.browser.submit("/signup", email="x@evil.example")
+    logged = caplog.text
+    for secret in ("a secret passphrase of hers", "secretive@", invite, path.rsplit("/", 1)[1],
+                   env.settings.credential("secret-key")):
+        assert secret not in logged
+    assert f"carol@{REALM}" in logged
+
+
+def test_forwarded_for_is_trusted_only_from_the_local_proxy(env):
+    limit = env.settings.per_address.attempts
+    outsider = Browser(env.app, address="198.51.100.9", forwarded_for=None)
+    for index in range(limit):
+        spoofing = Browser(env.app, address="198.51.100.9", forwarded_for=f"192.0.2.{index}")
+        assert spoofing.get(f"/join/unknown-{index}").status_code == 404
+    assert outsider.get("/join/unknown-x").status_code == 429
+    # Behind the local nginx, different clients have their own budgets.
+    assert Browser(env.app, forwarded_for="203.0.113.99").get("/join/unknown-y").status_code == 404
+
+
+def test_settings_file_and_credentials(tmp_path):
+    (tmp_path / "settings.json").write_text(json.dumps(settings_data(tmp_path)))
+    (tmp_path / "secret-key").write_text("k" * 40)
+    settings = load_settings(environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert settings.site_name == SITE and settings.per_email.attempts == 3
+    assert settings.credential("secret-key") == "k" * 40
+    assert "k" * 40 not in repr(settings)
+    with pytest.raises(SettingsError) as error:
+        settings.credential("smtp-password")
+    assert "smtp-password" in str(error.value)
+
+
+@pytest.mark.parametrize("change, path", [
+    ({"site_name": "Comm.Example"}, "site_name"),
+    ({"xmpp_port": 0}, "xmpp_port"),
+    ({"allowed_email_domains": []}, "allowed_email_domains"),
+    ({"allowed_email_domains": ["clarkson.edu", "Bad Domain"]}, "allowed_email_domains[1]"),
+    ({"rate_limits": {"per_address": {"attempts": 0, "window_seconds": 1}, "per_email": {"attempts": 1, "window_seconds": 1}}}, "rate_limits.per_address.attempts"),
+    ({"trusted_proxies": ["localhost"]}, "trusted_proxies[0]"),
+    ({"state_directory": "state"}, "state_directory"),
+    ({"smtp_host": "x"}, "smtp_host"),
+])
+def test_bad_settings_name_the_key(tmp_path, change, path):
+    with pytest.raises(SettingsError) as error:
+        parse_settings(settings_data(tmp_path, **change))
+    assert error.value.path == path
+
+
+# ---- bad inputs -------------------------------------------------------------------------------
+
+
+def _used_invite(env):
+    assert join(env.browser).status_code == 200
+    env.expected_accounts = {"alice": GOOD_PASSWORD}
+    return env.browser.get("/join/invite-good-1")
+
+
+def _expired_csrf(env):
+    token = env.browser.csrf("/join/invite-good-1")
+    env.clock.now += 3 * 3600
+    return env.browser.post("/join/invite-good-1", data={"csrf_token": token, "username": "bob",
+                                                         "password": GOOD_PASSWORD, "password_again": GOOD_PASSWORD})
+
+
+def _csrf_of_another_page(env):
+    token = env.browser.csrf("/signup")
+    return env.browser.post("/join/invite-good-1", data={"csrf_token": token, "username": "bob",
+                                                         "password": GOOD_PASSWORD, "password_again": GOOD_PASSWORD})
+
+
+def _csrf_without_its_cookie(env):
+    token = env.browser.csrf("/join/invite-good-1")
+    env.browser.client.delete_cookie(CSRF_COOKIE, domain=SITE)
+    return env.browser.post("/join/invite-good-1", data={"csrf_token": token, "username": "bob",
+                                                         "password": GOOD_PASSWORD, "password_again": GOOD_PASSWORD})
+
+
+def _csrf_from_another_browser(env):
+    token = Browser(env.app).csrf("/join/invite-good-1")
+    env.browser.get("/join/invite-good-1")  # this browser has its own cookie
+    return env.browser.post("/join/invite-good-1", data={"csrf_token": token, "username": "bob",
+                                                         "password": GOOD_PASSWORD, "password_again": GOOD_PASSWORD})
+
+
+def _forged_csrf(env):
+    env.browser.get("/join/invite-good-1")
+    return env.browser.post("/join/invite-good-1", data={"csrf_token": "eyJmb3JnZWQiOnRydWV9.Zz.abc", "username": "bob",
+                                                         "password": GOOD_PASSWORD, "password_again": GOOD_PASSWORD})
+
+
+def _missing_csrf(env):
+    env.browser.get("/join/invite-good-1")
+    return env.browser.post("/join/invite-good-1", data={"username": "bob", "password": GOOD_PASSWORD,
+                                                         "password_again": GOOD_PASSWORD})
+
+
+def _oversized_body(env):
+    token = env.browser.csrf("/join/invite-good-1")
+    return env.browser.post("/join/invite-good-1", data={"csrf_token": token, "username": "b" * 20000,
+                                                         "password": GOOD_PASSWORD, "password_again": GOOD_PASSWORD})
+
+
+def _taken(env):
+    env.registrar.accounts["bob"] = "someone else's"
+    env.expected_accounts = {"bob": "someone else's"}
+    return join(env.browser, username="bob")
+
+
+def _too_many_for_one_address(env):
+    for index in range(env.settings.per_address.attempts):
+        env.browser.get(f"/join/unknown-{index}")
+    return env.browser.get("/join/invite-good-1")
+
+
+def _too_many_for_one_email(env):
+    for index in range(env.settings.per_email.attempts):
+        assert Browser(env.app, forwarded_for=f"192.0.2.{index}").submit("/signup", email="victim@clarkson.edu").status_code == 200
+    return env.browser.submit("/signup", email="Victim@clarkson.edu")
+
+
+def _forged_verification(env):
+    return env.browser.get("/verify/eyJuIjoiYWJjZGVmZ2hpamtsbW5vcCJ9.aBcDeF.Zm9yZ2VkLXNpZ25hdHVyZQ")
+
+
+def _tampered_verification(env):
+    path = verification_link(env)
+    index = len("/verify/") + 3
+    return env.browser.get(path[:index] + ("A" if path[index] != "A" else "B") + path[index + 1:])
+
+
+def _expired_verification(env):
+    path = verification_link(env)
+    env.clock.now += env.settings.verification_expiry_seconds + 1
+    return env.browser.get(path)
+
+
+def _reused_verification(env):
+    path = verification_link(env)
+    assert env.browser.submit(path).status_code == 303
+    return env.browser.get(path)
+
+
+def _reused_verification_post(env):
+    path = verification_link(env)
+    token = env.browser.csrf(path)
+    assert env.browser.post(path, data={"csrf_token": token}).status_code == 303
+    return env.browser.post(path, data={"csrf_token": token})
+
+
+def _verification_without_csrf(env):
+    path = verification_link(env)
+    return env.browser.post(path, data={})
+
+
+def _foreign_origin(env):
+    token = env.browser.csrf("/signup")
+    return env.browser.post("/signup", data={"csrf_token": token, "email": "a@clarkson.edu"},
+                            headers={"Origin": "https://evil.example"})
+
+
+def _signup(email):
+    return lambda env: env.browser.submit("/signup", email=email)
+
+
+def _join_as(username, password=GOOD_PASSWORD, again=None):
+    return lambda env: join(env.browser, username=username, password=password, again=again)
+
+
+def _get(path):
+    return lambda env: env.browser.get(path)
+
+
+# (id, action, expected status, words the page must say)
+BAD_INPUTS = [
+    ("unknown-invite", _get("/join/no-such-invite"), 404, "cannot be used"),
+    ("malformed-invite", _get("/join/%3Cscript%3E"), 404, "cannot be used"),
+    ("reused-invite", _used_invite, 404, "already been used"),
+    ("expired-invite", _get("/join/invite-expired"), 404, "has expired"),
+    ("post-to-unknown-invite", lambda env: env.browser.post("/join/invite-expired", data={"username": "bob", "password": GOOD_PASSWORD, "password_again": GOOD_PASSWORD}), 404, "cannot be used"),
+    ("missing-csrf", _missing_csrf, 403, "form has expired"),
+    ("forged-csrf", _forged_csrf, 403, "form has expired"),
+    ("expired-csrf", _expired_csrf, 403, "form has expired"),
+    ("csrf-of-another-page", _csrf_of_another_page, 403, "form has expired"),
+    ("csrf-without-its-cookie", _csrf_without_its_cookie, 403, "form has expired"),
+    ("csrf-from-another-browser", _csrf_from_another_browser, 403, "form has expired"),
+    ("foreign-origin", _foreign_origin, 403, "another site"),
+    ("empty-username", _join_as(""), 400, "Choose a username"),
+    ("username-with-space", _join_as("bob smith"), 400, "cannot contain a space"),
+    ("username-with-at", _join_as("bob@example.org"), 400, "cannot contain “@”"),
+    ("username-with-slash", _join_as("bob/x"), 400, "cannot contain “/”"),
+    ("username-with-markup", _join_as("<script>alert(1)</script>"), 400, "cannot contain “&lt;”"),
+    ("username-emoji", _join_as("bob\U0001F600"), 400, "only contain letters"),
+    ("username-control-char", _join_as("bob\x07"), 400, "only contain letters"),
+    ("username-too-long", _join_as("b" * 65), 400, "at most 64 characters"),
+    ("username-reserved", _join_as("admin"), 400, "reserved"),
+    ("username-reserved-other-case", _join_as("PostMaster"), 400, "reserved"),
+    ("username-reserved-fullwidth", _join_as("ｒｏｏｔ"), 400, "reserved"),
+    ("username-taken", _taken, 409, "taken"),
+    ("username-refused-by-server", _join_as("prosodyrefuses"), 400, "refuses this username"),
+    ("password-too-short", _join_as("bob", "short pass"), 400, "at least 12 characters"),
+    ("password-too-simple", _join_as("bob", "abababababababab"), 400, "5 different characters"),
+    ("password-contains-username", _join_as("bobbybob", "my name is BobbyBob!"), 400, "cannot contain the username"),
+    ("passwords-differ", _join_as("bob", GOOD_PASSWORD, GOOD_PASSWORD + "!"), 400, "differ"),
+    ("password-too-long", _join_as("bob", "x1y2z3" * 200), 400, "at most 1024"),
+    ("nul-in-field", _join_as("bob\x00admin"), 400, "cannot be accepted"),
+    ("oversized-body", _oversized_body, 413, "too large"),
+    ("email-disallowed-domain", _signup("someone@gmail.com"), 400, "open to addresses at clarkson.edu only"),
+    ("email-subdomain", _signup("someone@mail.clarkson.edu"), 400, "clarkson.edu only"),
+    ("email-lookalike-domain", _signup("someone@clarkson.edu.evil.example"), 400, "clarkson.edu only"),
+    ("email-malformed", _signup("not an address"), 400, "not an e-mail address"),
+    ("email-markup", _signup("<b>x</b>@clarkson.edu"), 400, "not an e-mail address"),
+    ("email-header-injection", _signup("a@clarkson.edu\r\nBcc: b@clarkson.edu"), 400, "not an e-mail address"),
+    ("email-oversized", _signup("a" * 300 + "@clarkson.edu"), 400, "at most 254"),
+    ("email-empty", _signup(""), 400, "Enter your e-mail address"),
+    ("too-many-from-one-address", _too_many_for_one_address, 429, "Too many attempts"),
+    ("too-many-for-one-email", _too_many_for_one_email, 429, "Too many sign-up messages"),
+    ("forged-verification", _forged_verification, 404, "not valid"),
+    ("tampered-verification", _tampered_verification, 404, "not valid"),
+    ("expired-verification", _expired_verification, 410, "has expired"),
+    ("reused-verification", _reused_verification, 410, "already been used"),
+    ("reused-verification-post", _reused_verification_post, 410, "already been used"),
+    ("verification-without-csrf", _verification_without_csrf, 403, "form has expired"),
+    ("malformed-verification", _get("/verify/%3Cb%3E"), 404, "not valid"),
+    ("wrong-method", lambda env: env.browser.client.put("/signup", base_url=BASE), 405, "does not accept"),
+    ("no-such-page", _get("/admin"), 404, "no page at this address"),
+]
+
+
+@pytest.mark.parametrize("action, status, words", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS])
+def test_bad_input_is_refused_and_the_service_keeps_serving(env, action, status, words):
+    env.expected_accounts = {}
+    response = action(env)
+    assert response.status_code == status, response.text
+    text = response.get_data(as_text=True)
+    assert words in text.replace("\n", " ").replace("  ", " ") or words in _message(text)
+    assert "<script>" not in text and "<b>x" not in text
+    assert env.registrar.accounts == env.expected_accounts, "no account created"
+    for mail in env.mailer.sent:
+        assert mail["to"].endswith("@clarkson.edu") and "\n" not in mail["to"]
+    # Still serving: a fresh client can sign up.
+    fresh = Browser(env.app, forwarded_for="203.0.113.250")
+    assert fresh.get("/signup").status_code == 200
+    assert fresh.submit("/signup", email="fresh@clarkson.edu").status_code == 200
+
+
+def _message(text):
+    return " ".join(re.sub(r"<[^>]+>", " ", text).split())
+
+
+def test_smtp_mailer_uses_starttls_and_login(monkeypatch):
+    from webservice.signup import mail
+    from webservice.signup.settings import Smtp
+
+    calls = []
+
+    class FakeSMTP:
+        def __init__(self, host, port, timeout):
+            calls.append(("connect", host, port))
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            calls.append(("quit",))
+
+        def starttls(self, context):
+            calls.append(("starttls",))
+
+        def login(self, user, password):
+            calls.append(("login", user, password))
+
+        def send_message(self, message):
+            calls.append(("send", message["To"], message["From"], message.get_content()))
+
+    monkeypatch.setattr(mail.smtplib, "SMTP", FakeSMTP)
+    smtp = Smtp(host="smtp.clarkson.edu", port=587, starttls=True, username="eldwyn", from_address=f"noreply@{SITE}")
+    mailer = mail.SmtpMailer(smtp, "hunter2-but-longer")
+    assert "hunter2" not in repr(mailer)
+    mailer.send("a@clarkson.edu", "Subject", "Body\n")
+    assert calls == [("connect", "smtp.clarkson.edu", 587), ("starttls",), ("login", "eldwyn", "hunter2-but-longer"),
+                     ("send", "a@clarkson.edu", f"noreply@{SITE}", "Body\n"), ("quit",)]
+    with pytest.raises(ValueError):
+        mailer.send("a@clarkson.edu\r\nBcc: b@evil.example", "Subject", "Body")
+
+
+def test_mail_failure_is_a_clear_503_and_the_service_keeps_serving(env):
+    def broken(*args):
+        raise OSError("connection refused")
+
+    env.mailer.send = broken
+    response = env.browser.submit("/signup", email="a@clarkson.edu")
+    assert response.status_code == 503 and "try again later" in response.text
+    assert env.browser.get("/signup").status_code == 200
+
+
+def test_registrar_failure_is_a_clear_503(env):
+    def broken(*args):
+        raise ConnectionError("prosody down")
+
+    env.registrar.check_invite = broken
+    response = env.browser.get("/join/invite-good-1")
+    assert response.status_code == 503 and "try again later" in response.text

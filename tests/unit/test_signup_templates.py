@@ -1,0 +1,99 @@
+"""The sign-up webservice's host files, rendered with the real data and read back."""
+
+import json
+import re
+
+from eldwyn.render import render
+from webservice.signup import parse_settings
+from webservice.signup.app import SECURITY_HEADERS
+
+SETTINGS = "etc/eldwyn-signup/settings.json.j2"
+UNIT = "etc/systemd/system/eldwyn-signup.service.j2"
+NGINX = "etc/nginx/sites-available/eldwyn-signup.j2"
+SIGNUP_TEMPLATES = (SETTINGS, UNIT, NGINX)
+
+
+def unit_options(text):
+    options = {}
+    for line in text.splitlines():
+        if line and not line.startswith(("#", "[")):
+            key, _, value = line.partition("=")
+            options.setdefault(key, []).append(value)
+    return options
+
+
+def test_settings_file_is_what_the_application_reads(config, tmp_path):
+    data = json.loads(render(SETTINGS, config=config))
+    settings = parse_settings(data, credentials_directory=tmp_path)
+    assert settings.site_name == config.signup.site_name
+    assert settings.realm == config.realm and settings.xmpp_port == 5222
+    assert settings.allowed_email_domains == ("clarkson.edu",)
+    assert {"admin", "postmaster", "abuse", "webmaster", "xmpp", "support", "root"} <= settings.reserved_usernames
+    assert settings.per_address.attempts == config.signup.per_address.attempts
+    assert settings.smtp.username is None
+    assert settings.trusted_proxies == ("127.0.0.1", "::1")
+
+
+def test_settings_file_holds_no_secret(config):
+    keys = set()
+
+    def collect(value):
+        if isinstance(value, dict):
+            keys.update(value)
+            for item in value.values():
+                collect(item)
+
+    collect(json.loads(render(SETTINGS, config=config)))
+    assert not [key for key in keys if "secret" in key or key in ("password", "key", "smtp_password")]
+
+
+def test_unit_runs_gunicorn_sandboxed_with_credentials(config):
+    options = unit_options(render(UNIT, config=config))
+    (exec_start,) = options["ExecStart"]
+    assert exec_start.startswith("/usr/bin/gunicorn --bind 127.0.0.1:8008 ")
+    assert exec_start.endswith(" webservice.signup.wsgi:app")
+    assert f"--chdir {config.signup.app_dir}" in exec_start
+    for key, value in {
+        "DynamicUser": "yes", "StateDirectory": "eldwyn-signup", "ProtectSystem": "strict",
+        "ProtectHome": "yes", "PrivateTmp": "yes", "NoNewPrivileges": "yes",
+        "CapabilityBoundingSet": "", "RestrictAddressFamilies": "AF_INET AF_INET6 AF_UNIX",
+        "PrivateDevices": "yes", "UMask": "0077",
+    }.items():
+        assert options[key] == [value], key
+    assert options["SystemCallFilter"][0] == "@system-service"
+    assert options["LoadCredential"] == [
+        "settings.json:/etc/eldwyn-signup/settings.json",
+        "secret-key:/etc/eldwyn-signup/credentials/secret-key",
+        "invites-api-key:/etc/eldwyn-signup/credentials/invites-api-key",
+    ]
+
+
+def test_unit_loads_the_smtp_password_only_with_a_login(config, data):
+    from eldwyn.config import load_config
+
+    data["signup_smtp"].update(host="smtp.clarkson.edu", port=587, starttls=True, username="eldwyn")
+    options = unit_options(render(UNIT, config=load_config(data, environ={})))
+    assert "smtp-password:/etc/eldwyn-signup/credentials/smtp-password" in options["LoadCredential"]
+
+
+def test_nginx_site(config):
+    text = render(NGINX, config=config)
+    site = config.signup.site_name
+    assert text.count(f"server_name {site};") == 2
+    assert "listen 80;" in text and "listen 443 ssl;" in text and "listen [::]:443 ssl;" in text
+    assert f"return 301 https://{site}$request_uri;" in text
+    assert f"ssl_certificate /etc/nginx/tls/{site}.crt;" in text
+    assert f"ssl_certificate_key /etc/nginx/tls/{site}.key;" in text
+    assert "proxy_pass http://127.0.0.1:8008;" in text
+    assert "proxy_set_header X-Forwarded-For $remote_addr;" in text
+    assert "client_max_body_size 16k;" in text
+    assert "$request_uri" not in text.split("log_format", 1)[1].split(";", 1)[0], "tokens never logged"
+    assert text.count("{") == text.count("}")
+
+
+def test_nginx_headers_are_the_applications(config):
+    text = render(NGINX, config=config)
+    added = dict(re.findall(r'add_header (\S+) "([^"]*)" always;', text))
+    hidden = set(re.findall(r"proxy_hide_header (\S+);", text))
+    assert added == SECURITY_HEADERS
+    assert hidden == set(SECURITY_HEADERS)

@@ -1,0 +1,1 @@
+"""Web services deployed with Eldwyn."""

@@ -1,0 +1,87 @@
+"""What the forms accept: user names (XMPP localparts), passwords and e-mail addresses.
+
+Each check returns the accepted (normalised) value or raises Invalid with a message for the
+person filling the form: it never echoes the value itself.
+"""
+
+import re
+import unicodedata
+
+# XMPP localpart rules (RFC 7622, as Prosody 13's nodeprep applies them): case folded and
+# width-mapped (NFKC + casefold, which is what Prosody stores), at most 1023 bytes, and never
+# these characters, spaces, control or formatting characters, symbols such as emoji.
+LOCALPART_FORBIDDEN = set("\"&'/:<>@")
+LOCALPART_MAX_BYTES = 1023
+# Our own policy on top: names people can type and read back.
+USERNAME_MAX_CHARS = 64
+_REFUSED_CATEGORIES = {"Cc", "Cf", "Cn", "Co", "Cs", "Zs", "Zl", "Zp", "So", "Sk", "Me"}
+
+PASSWORD_MAX_CHARS = 1024
+PASSWORD_MIN_DISTINCT = 5
+EMAIL_MAX_CHARS = 254  # RFC 5321 path limit
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9.!#$%*+/=?^_`{|}~-]{1,64}\Z")
+
+
+class Invalid(ValueError):
+    """A form value is refused; str() is the message shown next to the field."""
+
+
+def username(value, reserved=frozenset()):
+    """The localpart as Prosody will store it; Invalid if XMPP or our policy refuses it."""
+    if not value or not value.strip():
+        raise Invalid("Choose a username.")
+    if len(value) > USERNAME_MAX_CHARS or len(value.encode("utf-8")) > LOCALPART_MAX_BYTES:
+        raise Invalid(f"A username has at most {USERNAME_MAX_CHARS} characters.")
+    name = unicodedata.normalize("NFKC", value).casefold()
+    name = unicodedata.normalize("NFKC", name)
+    for char in name:
+        if char in LOCALPART_FORBIDDEN or char.isspace():
+            shown = "a space" if char.isspace() else f"“{char}”"
+            raise Invalid(f"A username cannot contain {shown}.")
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise Invalid("A username can only contain letters, digits and punctuation such as . - _")
+    if unicodedata.category(name[0]).startswith("M"):
+        raise Invalid("A username cannot start with a combining mark.")
+    if len(name) > USERNAME_MAX_CHARS or len(name.encode("utf-8")) > LOCALPART_MAX_BYTES:
+        raise Invalid(f"A username has at most {USERNAME_MAX_CHARS} characters.")
+    if name in reserved:
+        raise Invalid("This username is reserved. Choose another one.")
+    return name
+
+
+def password(value, again, name, min_length):
+    """The rule: at least ``min_length`` characters, at least 5 different characters, not
+    containing the username, and typed the same twice."""
+    if not value:
+        raise Invalid("Choose a password.")
+    if len(value) > PASSWORD_MAX_CHARS:
+        raise Invalid(f"A password has at most {PASSWORD_MAX_CHARS} characters.")
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise Invalid("A password cannot contain control characters.")
+    if len(value) < min_length:
+        raise Invalid(f"A password needs at least {min_length} characters.")
+    if len(set(value)) < PASSWORD_MIN_DISTINCT:
+        raise Invalid(f"A password needs at least {PASSWORD_MIN_DISTINCT} different characters.")
+    if name and name in value.casefold():
+        raise Invalid("A password cannot contain the username.")
+    if value != again:
+        raise Invalid("The two passwords differ.")
+    return value
+
+
+def email(value, allowed_domains):
+    """The address, domain lower-cased; Invalid if malformed or not at an allowed domain
+    (exact match: a subdomain of an allowed domain is not allowed)."""
+    value = (value or "").strip()
+    if not value:
+        raise Invalid("Enter your e-mail address.")
+    if len(value) > EMAIL_MAX_CHARS:
+        raise Invalid(f"An e-mail address has at most {EMAIL_MAX_CHARS} characters.")
+    local, at, domain = value.rpartition("@")
+    if not at or not _EMAIL_LOCAL.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        raise Invalid("This is not an e-mail address such as name@example.edu.")
+    domain = domain.lower()
+    if domain not in allowed_domains:
+        allowed = ", ".join(allowed_domains)
+        raise Invalid(f"Sign-up is open to addresses at {allowed} only.")
+    return f"{local}@{domain}"
