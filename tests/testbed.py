@@ -86,15 +86,25 @@ def pyinfra_deploy(*args: str, timeout: int = 1800) -> DeployRun:
     return DeployRun(proc.returncode, output)
 
 
-def data_for_testbed() -> dict:
-    """The test bed host's data exactly as pyinfra merges it (all.py, then testbed.py)."""
-    from pyinfra.api import State
-    from pyinfra.context import ctx_state
-    from pyinfra_cli.inventory import make_inventory
+_INVENTORY_DATA = """
+import json, sys
+from pyinfra.api import State
+from pyinfra.context import ctx_state
+from pyinfra_cli.inventory import make_inventory
+with ctx_state.use(State()):  # pyinfra reads inventory files inside a deploy state
+    inventory = make_inventory(sys.argv[1], cwd=sys.argv[2])
+    json.dump(inventory.get_host("eldwyn-vm").data.dict(), sys.stdout)
+"""
 
-    with ctx_state.use(State()):  # pyinfra reads inventory files inside a deploy state
-        inventory = make_inventory(str(REPO / "inventory.py"), cwd=str(REPO))
-        return inventory.get_host("eldwyn-vm").data.dict()
+
+def data_for_testbed() -> dict:
+    """The test bed host's data exactly as pyinfra merges it (all.py, then testbed.py).
+
+    Read in a subprocess: importing pyinfra_cli monkey-patches the process for gevent, which
+    breaks the ssl module that requests and slixmpp already imported here."""
+    proc = subprocess.run([sys.executable, "-c", _INVENTORY_DATA, str(REPO / "inventory.py"), str(REPO)],
+                          capture_output=True, text=True, check=True, timeout=120)
+    return json.loads(proc.stdout)
 
 
 def config_for_testbed():

@@ -3,7 +3,9 @@
 import os
 
 import pytest
+import requests
 import testinfra
+from requests.adapters import HTTPAdapter
 
 from eldwyn import pki
 from eldwyn.secrets import SecretsStore
@@ -41,3 +43,25 @@ def target(request):
     store.get_bytes(pki.CA_CERT_SECRET)  # exists, and private
     ports = {service: testbed.host_port(service) for service in xmpp.SERVICES}
     return xmpp.target_from_config(config, "127.0.0.1", ports, ca_file, store)
+
+
+@pytest.fixture(scope="session")
+def site(target):
+    """A requests session that reaches the registration site through the VM's forwarded HTTPS
+    port: the site's name for SNI and Host, its chain verified against the test bed's CA."""
+    site_name = testbed.config_for_testbed().signup.site_name
+
+    class SiteAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args, **kwargs):
+            kwargs["server_hostname"] = site_name
+            kwargs["assert_hostname"] = site_name
+            super().init_poolmanager(*args, **kwargs)
+
+    base = f"https://127.0.0.1:{testbed.host_port('web_https')}"
+    session = requests.Session()
+    session.trust_env = False  # else REQUESTS_CA_BUNDLE (or a proxy) from the environment wins
+    session.mount(base, SiteAdapter())
+    session.verify = str(target.ca_file)
+    session.headers["Host"] = site_name
+    session.base = base
+    return session

@@ -28,13 +28,30 @@ def test_prosody_is_debian_13s(vm):
     assert vm.package("prosody").version.startswith("13.0")
 
 
-@pytest.mark.parametrize("service", ["prosody", "netfilter-persistent"])
+@pytest.mark.parametrize("service", ["prosody", "netfilter-persistent", "eldwyn-signup", "nginx"])
 def test_service_enabled(vm, service):
     assert vm.service(service).is_enabled
 
 
-def test_prosody_running(vm):
-    assert vm.service("prosody").is_running
+@pytest.mark.parametrize("service", ["prosody", "eldwyn-signup", "nginx"])
+def test_service_running(vm, service):
+    assert vm.service(service).is_running
+
+
+def test_webservice_secrets_are_root_only(vm):
+    signup = CONFIG.signup
+    for path in [f"{signup.config_dir}/settings.json", f"{signup.credentials_dir}/secret-key",
+                 f"{signup.credentials_dir}/{signup.invites_api_key}", signup.certificate.key_path]:
+        secret = vm.file(path)
+        assert (secret.user, secret.group, oct(secret.mode)) == ("root", "root", "0o600"), path
+    # the service itself runs as a throw-away user, never root
+    user = vm.check_output("ps -o user= -C gunicorn | sort -u")
+    assert user and "root" not in user.split()
+
+
+def test_gunicorn_listens_on_loopback_only(vm):
+    assert vm.socket(f"tcp://127.0.0.1:{CONFIG.signup.listen_port}").is_listening
+    assert not vm.socket(f"tcp://0.0.0.0:{CONFIG.signup.listen_port}").is_listening
 
 
 @pytest.mark.parametrize("wanted", prosody_config_files(CONFIG), ids=lambda f: f.path)

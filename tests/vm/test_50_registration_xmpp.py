@@ -77,6 +77,13 @@ def restart_prosody(request, target):
     return restart_and_wait
 
 
+@pytest.fixture(scope="module", autouse=True)
+def fresh_throttle(restart_prosody):
+    """Every test client comes from one address (qemu's NAT), and earlier registrations from it
+    count against the throttle for an hour: start from a clean count, as the last test ends."""
+    restart_prosody()
+
+
 @pytest.fixture(scope="module")
 def options():
     """RawStream options: the source address, when one is set for a development server."""

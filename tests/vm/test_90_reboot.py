@@ -23,7 +23,7 @@ def wait_for_ssh(timeout=300):
     raise AssertionError(f"the VM did not come back within {timeout} s")
 
 
-def test_everything_works_again_after_a_reboot(vm, target):
+def test_everything_works_again_after_a_reboot(vm, target, site):
     boot_before = vm.check_output("cat /proc/sys/kernel/random/boot_id")
     # Reboot a second later, so this SSH command returns cleanly first.
     vm.check_output("systemd-run --on-active=1 --timer-property=AccuracySec=100ms systemctl reboot")
@@ -33,7 +33,8 @@ def test_everything_works_again_after_a_reboot(vm, target):
     # systemd may still be starting units when SSH answers
     vm.run("systemctl is-system-running --wait")
 
-    assert vm.service("prosody").is_running
+    for service in ("prosody", "eldwyn-signup", "nginx"):
+        assert vm.service(service).is_running, service
     ports = ",".join(str(port) for port in CONFIG.firewall.xmpp_tcp_ports)
     for command in ("iptables", "ip6tables"):
         rules = vm.check_output(f"{command} -S INPUT").splitlines()
@@ -41,3 +42,4 @@ def test_everything_works_again_after_a_reboot(vm, target):
     alice, bob = f"alice@{target.realm}", f"bob@{target.realm}"
     results = xmpp.quick_checks(target, alice, bob)
     assert results["login"]["mechanism"].startswith("SCRAM-")
+    assert site.get(site.base + "/signup", timeout=30).status_code == 200

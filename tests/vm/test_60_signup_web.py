@@ -1,0 +1,244 @@
+"""The registration webservice on the VM, as people use it: headless Chromium (Debian's, driven
+by Playwright) through nginx and TLS, both flows end to end, then the new account logs in over
+XMPP; and bad inputs through the real nginx, each answered 4xx with a message, creating nothing.
+
+The site's name is never resolved: Chromium maps SITE:443 to the port forwarded to the VM, and
+trusts exactly the site certificate's key (nothing else); `requests` connects to 127.0.0.1 with
+the site's name for SNI and Host, and verifies the chain against the test bed's CA.
+"""
+
+import base64
+import hashlib
+import os
+import re
+import time
+import uuid
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from eldwyn.certificates import certificate_for
+from eldwyn.secrets import SecretsStore
+from tests import xmpp_register
+from tests.testbed import REPO, config_for_testbed, host_port
+
+CONFIG = config_for_testbed()
+SITE = CONFIG.signup.site_name
+REALM = CONFIG.realm
+SINK_PORT = CONFIG.signup.smtp.port  # group_data/testbed.py points the service at this sink
+MAILDIR = "/var/tmp/eldwyn-test-mail"
+SCREENSHOTS = REPO / "docs" / "screenshots"
+
+
+def site_certificate_pem():
+    store = SecretsStore(CONFIG.secrets_dir)
+    return certificate_for(CONFIG.signup.certificate, CONFIG.tls, store).certificate_pem
+
+
+def spki_sha256_base64(cert_pem):
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+
+def new_password():
+    return "Pw-" + uuid.uuid4().hex  # 35 characters, many different ones
+
+
+def accounts(vm):
+    return xmpp_register.accounts(vm.check_output, REALM)
+
+
+@pytest.fixture(scope="module")
+def browser(target):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                f"--host-resolver-rules=MAP {SITE}:443 127.0.0.1:{host_port('web_https')}",
+                f"--ignore-certificate-errors-spki-list={spki_sha256_base64(site_certificate_pem())}",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def mail_sink(vm):
+    """An SMTP sink in the VM where the service sends its mail (test-only, never deployed)."""
+    vm.check_output("DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-aiosmtpd >/dev/null")
+    vm.run("systemctl stop eldwyn-test-smtp-sink 2>/dev/null; rm -rf " + MAILDIR)
+    vm.check_output(f"systemd-run --unit=eldwyn-test-smtp-sink python3 -m aiosmtpd -n "
+                    f"-l 127.0.0.1:{SINK_PORT} -c aiosmtpd.handlers.Mailbox {MAILDIR}")
+    for _ in range(60):
+        if vm.run(f"ss -ltn 'sport = :{SINK_PORT}' | grep -q LISTEN").rc == 0:
+            break
+        time.sleep(0.5)
+    yield
+    vm.run("systemctl stop eldwyn-test-smtp-sink")
+
+
+def wait_for_mail(vm, address, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        mail = vm.run(f"grep -l -r -F {address} {MAILDIR}/new 2>/dev/null | xargs -r cat").stdout
+        if mail:
+            return mail
+        time.sleep(1)
+    raise AssertionError(f"no mail for {address} within {timeout} s")
+
+
+def register_in_browser(page, username, password):
+    page.fill("#username", username)
+    page.fill("#password", password)
+    page.fill("#password_again", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def screenshot(page, name):
+    if os.environ.get("ELDWYN_SCREENSHOTS"):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_prosody_prints_invite_links_to_this_site(vm):
+    output = vm.check_output(f"prosodyctl shell invite create_account {REALM}")
+    assert re.search(rf"https://{re.escape(SITE)}/join/[A-Za-z0-9_-]+", output), output
+
+
+def test_invite_link_flow_in_a_real_browser(vm, target, browser):
+    token = xmpp_register.create_invite(vm.check_output, REALM)
+    username, password = xmpp_register.new_username("web"), new_password()
+    page = browser.new_page()
+    page.goto(f"https://{SITE}/join/{token}")
+    assert page.locator("#username").is_visible()
+    screenshot(page, "join-form")
+    register_in_browser(page, username, password)
+    text = page.inner_text("main")
+    assert f"{username}@{REALM}" in text, text
+    assert f"xmpp:{username}@{REALM}" in page.content()
+    screenshot(page, "joined")
+    assert xmpp_register.can_login(target, username, password)
+    # the invite is spent: the same link now refuses, through the browser too
+    again = page.goto(f"https://{SITE}/join/{token}")
+    assert 400 <= again.status < 500
+    page.close()
+
+
+def test_email_flow_in_a_real_browser(vm, target, browser, mail_sink):
+    address = f"tester-{uuid.uuid4().hex[:8]}@{CONFIG.signup.allowed_email_domains[0]}"
+    page = browser.new_page()
+    page.goto(f"https://{SITE}/signup")
+    screenshot(page, "signup-form")
+    page.fill("#email", address)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.url.startswith(f"https://{SITE}/")
+    mail = wait_for_mail(vm, address)
+    link = re.search(rf"https://{re.escape(SITE)}/verify/\S+", mail.replace("=\n", ""))
+    assert link, mail
+    page.goto(link.group(0))
+    page.click("button[type=submit]")  # "Continue": the link is spent by this POST, not by the GET
+    page.wait_for_load_state()
+    assert "/join/" in page.url, page.url
+    username, password = xmpp_register.new_username("mail"), new_password()
+    register_in_browser(page, username, password)
+    assert f"{username}@{REALM}" in page.inner_text("main")
+    assert xmpp_register.can_login(target, username, password)
+    # the verification link was single-use
+    reused = page.goto(link.group(0))
+    assert 400 <= reused.status < 500
+    page.close()
+
+
+def form(site, path):
+    """GET a form; returns (response, its CSRF token)."""
+    response = site.get(site.base + path, timeout=30)
+    match = re.search(r'name="csrf_token" value="([^"]+)"', response.text)
+    return response, (match.group(1) if match else None)
+
+
+def join_post(site, token, username, password, password_again=None, csrf=True, **extra):
+    _, csrf_token = form(site, f"/join/{token}")
+    fields = {"username": username, "password": password,
+              "password_again": password if password_again is None else password_again}
+    if csrf:
+        fields["csrf_token"] = csrf_token if csrf is True else csrf
+    return site.post(site.base + f"/join/{token}", data=fields, timeout=30, allow_redirects=False, **extra)
+
+
+def signup_post(site, email, csrf=True):
+    _, csrf_token = form(site, "/signup")
+    fields = {"email": email}
+    if csrf:
+        fields["csrf_token"] = csrf_token
+    return site.post(site.base + "/signup", data=fields, timeout=30, allow_redirects=False)
+
+
+GOOD = "Correct-Horse-Battery-9"
+
+BAD_INPUTS = {
+    "forged-invite": lambda s, vm, t: s.get(s.base + "/join/" + "A" * 24, timeout=30),
+    "garbage-invite": lambda s, vm, t: s.get(s.base + "/join/%3Cscript%3E", timeout=30),
+    "expired-invite": lambda s, vm, t: (time.sleep(3), s.get(s.base + "/join/" + t["expired"], timeout=30))[1],
+    "used-invite": lambda s, vm, t: s.get(s.base + "/join/" + t["used"], timeout=30),
+    "reset-token-as-invite": lambda s, vm, t: join_post(s, t["reset"], "resetnew" + uuid.uuid4().hex[:6], GOOD),
+    "missing-csrf": lambda s, vm, t: join_post(s, t["fresh"], "nocsrf", GOOD, csrf=False),
+    "forged-csrf": lambda s, vm, t: join_post(s, t["fresh"], "badcsrf", GOOD, csrf="x" * 40),
+    "foreign-origin": lambda s, vm, t: join_post(s, t["fresh"], "origin", GOOD, headers={"Origin": "https://evil.example"}),
+    "username-with-space": lambda s, vm, t: join_post(s, t["fresh"], "a b", GOOD),
+    "username-with-at": lambda s, vm, t: join_post(s, t["fresh"], "a@b", GOOD),
+    "username-with-slash": lambda s, vm, t: join_post(s, t["fresh"], "a/b", GOOD),
+    "username-markup": lambda s, vm, t: join_post(s, t["fresh"], "<script>alert(1)</script>", GOOD),
+    "username-emoji": lambda s, vm, t: join_post(s, t["fresh"], "rocket\U0001F680", GOOD),
+    "username-empty": lambda s, vm, t: join_post(s, t["fresh"], "", GOOD),
+    "username-oversized": lambda s, vm, t: join_post(s, t["fresh"], "a" * 2000, GOOD),
+    "username-reserved": lambda s, vm, t: join_post(s, t["fresh"], "postmaster", GOOD),
+    "username-an-admin": lambda s, vm, t: join_post(s, t["fresh"], CONFIG.admins[0].split("@")[0], GOOD),
+    "username-taken": lambda s, vm, t: join_post(s, t["fresh"], "alice", GOOD),
+    "password-too-short": lambda s, vm, t: join_post(s, t["fresh"], "shortpw", "Ab1-x"),
+    "passwords-differ": lambda s, vm, t: join_post(s, t["fresh"], "differ", GOOD, GOOD + "x"),
+    "password-contains-username": lambda s, vm, t: join_post(s, t["fresh"], "carolyn", "carolyn-is-my-password"),
+    "body-oversized": lambda s, vm, t: s.post(s.base + f"/join/{t['fresh']}", data={"username": "x" * 70000}, timeout=30),
+    "email-disallowed-domain": lambda s, vm, t: signup_post(s, "someone@example.org"),
+    "email-subdomain": lambda s, vm, t: signup_post(s, "someone@evil.clarkson.edu.example"),
+    "email-malformed": lambda s, vm, t: signup_post(s, "not-an-address"),
+    "email-markup": lambda s, vm, t: signup_post(s, "<b>x</b>@clarkson.edu"),
+    "email-missing-csrf": lambda s, vm, t: signup_post(s, "someone@clarkson.edu", csrf=False),
+    "verify-forged": lambda s, vm, t: s.get(s.base + "/verify/" + "B" * 40, timeout=30),
+    "too-many-mails-for-one-address": lambda s, vm, t: [signup_post(s, t["flood"]) for _ in range(4)][-1],
+}
+
+
+@pytest.fixture(scope="module")
+def tokens(vm, target):
+    """Invites in every state the bad inputs need (made by Prosody itself, over SSH)."""
+    run = vm.check_output
+    used = xmpp_register.create_invite(run, REALM)
+    xmpp_register.register_with_invite(target, used, xmpp_register.new_username("used"), new_password())
+    return {
+        "expired": xmpp_register.create_invite(run, REALM, expires_after="1s"),
+        "used": used,
+        "reset": xmpp_register.create_reset(run, REALM, "bob"),
+        "fresh": xmpp_register.create_invite(run, REALM),
+        "flood": f"flood-{uuid.uuid4().hex[:8]}@{CONFIG.signup.allowed_email_domains[0]}",
+    }
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_is_refused_with_a_message_and_creates_nothing(case, vm, site, tokens, mail_sink):
+    before = accounts(vm)
+    response = BAD_INPUTS[case](site, vm, tokens)
+    assert 400 <= response.status_code < 500, (case, response.status_code, response.text[:500])
+    if response.status_code != 413:  # nginx's own refusal of an oversized body has no form
+        assert re.search(r'role="alert"', response.text), response.text[:500]
+    assert "<script>alert" not in response.text and "<b>x</b>" not in response.text
+    assert accounts(vm) == before
+    assert site.get(site.base + "/signup", timeout=30).status_code == 200  # still serving
