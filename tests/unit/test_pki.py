@@ -46,7 +46,7 @@ def test_issued_certificate(ca, leaf):
     assert cert.public_key().curve.name == "secp256r1"
     assert cert.not_valid_after_utc - NOW == datetime.timedelta(days=365)
     assert pki.key_matches_certificate(key_pem, cert_pem)
-    assert key_pem.startswith(b"-----BEGIN " + b"PRIVATE KEY-----"  # split: no key in the repo, only its header)
+    assert key_pem.startswith(b"-----BEGIN " + b"PRIVATE KEY-----")  # split: the repo holds no key, only this header
 
 
 def test_fresh_certificate_is_kept(ca, leaf):
