@@ -64,7 +64,8 @@ def prosody_module_files(config):
 # The registration webservice: nginx's site, enabled by this link.
 NGINX_SITE = "/etc/nginx/sites-available/eldwyn-signup"
 NGINX_SITE_LINK = ("/etc/nginx/sites-enabled/eldwyn-signup", "../sites-available/eldwyn-signup")
-SIGNUP_UNIT = "/etc/systemd/system/eldwyn-signup.service"
+SIGNUP_SERVICE = "eldwyn-signup"
+SIGNUP_UNIT = f"/etc/systemd/system/{SIGNUP_SERVICE}.service"
 
 
 def webservice_files(config, store):
@@ -97,11 +98,14 @@ def shared_roster_files(config):
                         "root", "prosody", "640")]
 
 
+# The rules files netfilter-persistent loads at boot, and the command that loads each.
+FIREWALL_RULES = {"/etc/iptables/rules.v4": "iptables-restore", "/etc/iptables/rules.v6": "ip6tables-restore"}
+
+
 def firewall_files(config):
     return [
-        ManagedFile(f"/etc/iptables/rules.v{version}",
-                    render(f"etc/iptables/rules.v{version}.j2", config=config).encode(), "root", "root", "640")
-        for version in (4, 6)
+        ManagedFile(path, render(f"{path.lstrip('/')}.j2", config=config).encode(), "root", "root", "640")
+        for path in FIREWALL_RULES
     ]
 
 

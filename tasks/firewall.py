@@ -9,16 +9,15 @@ Candidates are checked with iptables-restore --test before they replace the file
 from pyinfra import host
 
 from eldwyn.files import install_checked, staged
-from eldwyn.host_files import stale
+from eldwyn.host_files import FIREWALL_RULES, stale
 from eldwyn.preflight import host_config
 
 config = host_config(host)
 rules = stale(host, config, "firewall")
 if rules:
-    restore = {"/etc/iptables/rules.v4": "iptables-restore", "/etc/iptables/rules.v6": "ip6tables-restore"}
     install_checked(
         "Firewall rules",
         rules,
-        check=" && ".join(f"{restore[file.path]} --test {staged(file.path)}" for file in rules),
-        then=[f"{restore[file.path]} {file.path}" for file in rules],
+        check=" && ".join(f"{FIREWALL_RULES[file.path]} --test {staged(file.path)}" for file in rules),
+        then=[f"{FIREWALL_RULES[file.path]} {file.path}" for file in rules],
     )

@@ -11,7 +11,7 @@ from pyinfra import host
 from pyinfra.operations import files, server, systemd
 from pyinfra.operations.util import any_changed
 
-from eldwyn.host_files import NGINX_SITE, NGINX_SITE_LINK, SIGNUP_UNIT, file_states, host_files, stale
+from eldwyn.host_files import NGINX_SITE, NGINX_SITE_LINK, SIGNUP_SERVICE, SIGNUP_UNIT, file_states, stale
 from eldwyn.files import upload
 from eldwyn.preflight import host_config
 
@@ -26,7 +26,7 @@ if key not in states:
     changed[key] = server.shell(
         name="Make the webservice's key for Prosody's invites API",
         commands=[f"umask 077 && mkdir -p {signup.credentials_dir} && "
-                  f"prosodyctl mod_invites_api create {shlex.quote(config.realm)} eldwyn-signup > {key}.new && "
+                  f"prosodyctl mod_invites_api create {shlex.quote(config.realm)} {SIGNUP_SERVICE} > {key}.new && "
                   f"test -s {key}.new && mv {key}.new {key}"],
     )
 
@@ -36,11 +36,11 @@ if states.get(link) != {"link": target}:
 
 if SIGNUP_UNIT in changed:
     systemd.daemon_reload(name="Reload systemd: the webservice's unit changed", _if=changed[SIGNUP_UNIT].did_change)
-systemd.service(name="The signup webservice is running and enabled", service="eldwyn-signup",
+systemd.service(name="The signup webservice is running and enabled", service=SIGNUP_SERVICE,
                 running=True, enabled=True)
 service_inputs = [op for path, op in changed.items() if path not in (NGINX_SITE, link)]
 if service_inputs:
-    systemd.service(name="Restart the signup webservice: its files changed", service="eldwyn-signup",
+    systemd.service(name="Restart the signup webservice: its files changed", service=SIGNUP_SERVICE,
                     restarted=True, _if=any_changed(*service_inputs))
 
 nginx_inputs = [changed[path] for path in (NGINX_SITE, link, signup.certificate.certificate_path,
