@@ -46,22 +46,27 @@ def _check_private(path, kind):
         )
 
 
+def private_directory(directory):
+    """``directory`` (a Path), made mode 0700 if missing; SecretsError unless it is a real
+    directory, ours, closed to others, and outside any git work tree."""
+    directory = Path(directory).expanduser().absolute()
+    work_tree = _inside_git_work_tree(directory)
+    if work_tree is not None:
+        raise SecretsError(f"{directory}: inside the git work tree {work_tree}; keep secrets outside git")
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)
+        directory.chmod(0o700)  # mkdir's mode is filtered by the umask
+    if not directory.is_dir():
+        raise SecretsError(f"{directory}: not a directory")
+    _check_private(directory, "directory")
+    return directory
+
+
 class SecretsStore:
     """Secrets in ``directory``; created (mode 0700) if missing."""
 
     def __init__(self, directory):
-        self.directory = Path(directory).expanduser().absolute()
-        work_tree = _inside_git_work_tree(self.directory)
-        if work_tree is not None:
-            raise SecretsError(
-                f"{self.directory}: inside the git work tree {work_tree}; keep secrets outside git"
-            )
-        if not self.directory.exists():
-            self.directory.mkdir(mode=0o700, parents=True)
-            self.directory.chmod(0o700)  # mkdir's mode is filtered by the umask
-        if not self.directory.is_dir():
-            raise SecretsError(f"{self.directory}: not a directory")
-        _check_private(self.directory, "directory")
+        self.directory = private_directory(directory)
 
     def __repr__(self):
         return f"SecretsStore({str(self.directory)!r})"
@@ -73,6 +78,15 @@ class SecretsStore:
 
     def exists(self, name):
         return self.path(name).exists()
+
+    def names(self):
+        """The names of every secret in the store, sorted."""
+        return sorted(path.name for path in self.directory.iterdir()
+                      if path.is_file() and _NAME.match(path.name))
+
+    def remove(self, name):
+        """Forget the secret ``name`` (nothing happens if it is missing)."""
+        self.path(name).unlink(missing_ok=True)
 
     def get_bytes(self, name):
         path = self.path(name)
