@@ -17,7 +17,7 @@ from pathlib import Path
 from eldwyn import prosody
 
 # Data keys starting with these belong to us; pyinfra's own keys (ssh_*, _sudo...) do not.
-KEY_PREFIXES = ("xmpp_", "prosody_", "tls_", "firewall_", "secrets_", "signup_")
+KEY_PREFIXES = ("xmpp_", "prosody_", "tls_", "firewall_", "secrets_", "signup_", "backup_")
 SECRETS_DIR_ENV = "ELDWYN_SECRETS_DIR"
 SSH_PORT = 22  # always open, first; see templates/etc/iptables/rules.v4.j2
 PORT_SERVICES = ("c2s", "s2s", "http", "https", "proxy65")
@@ -191,6 +191,8 @@ class Config:
     firewall: Firewall
     secrets_dir: Path
     signup: Signup
+    backup_dir: Path  # where the operator's backups go (operator_tasks/backup.py)
+    restore_from: object  # a verified eldwyn.backup.Backup the deploy restores, or None
     data_dir: str = prosody.DATA_DIR
     groups_file: str = prosody.GROUPS_FILE
 
@@ -632,15 +634,40 @@ def _firewall(data, ports):
     )
 
 
+def _local_dir(value, path):
+    directory = Path(os.path.expanduser(_text(value, path)))
+    if not directory.is_absolute():
+        _fail(path, f"{value!r} must be an absolute path (or start with ~)")
+    return directory
+
+
+def _restore_from(value, path, realm):
+    """None, or the backup at ``value`` verified whole (eldwyn.backup.verify)."""
+    if value is None:
+        return None
+    from eldwyn.backup import (  # reads files: only when a restore is asked for
+        BackupError,
+        verify,
+    )
+
+    try:
+        return verify(_local_dir(value, path), realm)
+    except BackupError as error:
+        _fail(path, f"{error}; nothing was restored")
+
+
+def account_jid(value, path, realm):
+    """An account of ``realm`` given as ``name`` or ``name@realm``: its bare JID."""
+    _expect(value, path, (str,), "a user name or a JID such as 'alice@example.org'")
+    return _jid(value if "@" in value else f"{value}@{realm}", path, realm)
+
+
 def _secrets_dir(data, environ):
     if environ.get(SECRETS_DIR_ENV):
         path, value = f"{SECRETS_DIR_ENV} (environment)", environ[SECRETS_DIR_ENV]
     else:
         path, value = "secrets_dir", data["secrets_dir"]
-    directory = Path(os.path.expanduser(_text(value, path)))
-    if not directory.is_absolute():
-        _fail(path, f"{value!r} must be an absolute path (or start with ~)")
-    return directory
+    return _local_dir(value, path)
 
 
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%*+/=?^_`{|}~-]{1,64}@[a-z0-9.-]{1,253}\Z")
@@ -737,6 +764,7 @@ KNOWN_KEYS = (
     "signup_site_name", "signup_listen_port", "signup_packages", "signup_allowed_email_domains",
     "signup_reserved_usernames", "signup_min_password_length", "signup_invite_expiry_seconds",
     "signup_verification_expiry_seconds", "signup_rate_limits", "signup_smtp",
+    "backup_dir", "backup_restore_from",
 )
 
 
@@ -803,4 +831,6 @@ def load_config(data, environ=None):
         firewall=firewall,
         secrets_dir=_secrets_dir(data, environ),
         signup=_signup(data, realm, admins + accounts, components, ports, firewall, supplied),
+        backup_dir=_local_dir(data["backup_dir"], "backup_dir"),
+        restore_from=_restore_from(data["backup_restore_from"], "backup_restore_from", realm),
     )

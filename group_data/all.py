@@ -193,6 +193,17 @@ tls_certificate_files = {}
 # The environment variable ELDWYN_SECRETS_DIR overrides it.
 secrets_dir = "~/.local/share/eldwyn-xmpp/secrets"
 
+# ---- Backup and restore (operator_tasks/backup.py, tasks/restore.py) ----------------------------
+# Backups are pulled here, one directory per host and time (mode 0700: they hold the secrets
+# too). Outside any git work tree, like secrets_dir.
+backup_dir = "~/.local/share/eldwyn-xmpp/backups"
+
+# A backup directory to restore when deploying to a fresh host (e.g. on the command line:
+# --data backup_restore_from=~/.local/share/eldwyn-xmpp/backups/eldwyn/20261130T120000Z).
+# It is checked whole before any host is contacted; it is restored before Prosody starts with
+# our config, and only onto a host whose store has no account yet (never over live data).
+backup_restore_from = None
+
 # ---- Registration webservice (webservice/signup) ---------------------------------------------
 # Invite links (https://SITE/join/TOKEN) and sign-up by e-mail, served by gunicorn on loopback
 # behind nginx (TLS on 443, 80 redirects). Its secrets (the signing key, the SMTP password) are

@@ -27,6 +27,7 @@ _sudo = True
 # ---- Service data that differs from production --------------------------------------------------
 # The VM's own secrets (its CA, its accounts' passwords), apart from production's.
 secrets_dir = "~/.local/share/eldwyn-xmpp/testbed/secrets"
+backup_dir = "~/.local/share/eldwyn-xmpp/testbed/backups"
 
 # Test users the client tests log in as (passwords generated into the secrets store).
 xmpp_accounts = [
