@@ -61,7 +61,7 @@ def _sql_string(text):
     return "'" + text.replace("'", "''") + "'"
 
 
-def existing_accounts_command(config, database=DATABASE):
+def existing_accounts_command(realm, database=DATABASE):
     """One shell command printing the realm's existing accounts, one bare JID a line.
 
     Reads the SQLite store read-only; prints nothing (rc 0) if the file or Prosody's table does
@@ -71,7 +71,7 @@ def existing_accounts_command(config, database=DATABASE):
     table_query = "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'prosody';"
     accounts_query = (
         "SELECT DISTINCT user || '@' || host FROM prosody"
-        f" WHERE store = 'accounts' AND host = {_sql_string(config.realm)} ORDER BY 1;"
+        f" WHERE store = 'accounts' AND host = {_sql_string(realm)} ORDER BY 1;"
     )
     sqlite = f"sqlite3 -readonly -batch -noheader -cmd '.timeout 10000' {db}"
     return (
@@ -188,6 +188,13 @@ def set_password_script(accounts):
         _check_password(jid, password)
         lines.append(f"user:password({quote(jid)}, {quote(password)})")
     return _script(lines)
+
+
+def delete_script(jids):
+    """The shell script deleting the accounts ``jids`` and all Prosody keeps for them."""
+    for jid in jids:
+        _check_jid(jid)
+    return _script([f"user:delete({quote(jid)})" for jid in jids])
 
 
 _APPLY = r"""

@@ -4,6 +4,8 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from eldwyn.accounts import existing_accounts_command, parse_existing_accounts
+
 
 class FileStates(FactBase):
     """What is at each path: {path: {"sha256", "user", "group", "mode"}} for a regular file,
@@ -37,3 +39,18 @@ class FileStates(FactBase):
             if "link" not in state:
                 state["sha256"] = hashes.get(path)
         return states
+
+
+class Accounts(FactBase):
+    """The bare JIDs of ``realm``'s accounts in Prosody's store, read-only (eldwyn.accounts);
+    empty before the store exists."""
+
+    @staticmethod
+    def default():
+        return set()
+
+    def command(self, realm):
+        return existing_accounts_command(realm)
+
+    def process(self, output):
+        return parse_existing_accounts("\n".join(output))

@@ -136,14 +136,27 @@ def every_path(host, config):
 
 
 _states = {}
+_restores = {}  # host name -> the eldwyn.backup.Backup this run restores before the files below
+
+
+def plan_restore(host, backup):
+    """Records that this run restores ``backup`` on ``host`` (tasks/restore.py) before any other
+    file is written: the files it puts back count as present from then on."""
+    _restores[host.name] = backup
+
+
+def planned_restore(host):
+    """The Backup this run restores on ``host``, or None."""
+    return _restores.get(host.name)
 
 
 def file_states(host, config):
     """The FileStates of every path, asked once per host and run (pyinfra 3 does not cache
-    facts between calls)."""
+    facts between calls), with what a planned restore will have written by then."""
     if host.name not in _states:
         _states[host.name] = host.get_fact(FileStates, paths=every_path(host, config))
-    return _states[host.name]
+    backup = planned_restore(host)
+    return {**_states[host.name], **backup.restored_files(config)} if backup else _states[host.name]
 
 
 def stale(host, config, concern):

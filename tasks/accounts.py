@@ -7,15 +7,19 @@ appear on a command line, in a file on the host or in pyinfra's output; see eldw
 """
 
 from pyinfra import host
-from pyinfra.facts.server import Command
-from pyinfra.operations import server
 
-from eldwyn import accounts, prosody
+from eldwyn import accounts
+from eldwyn.facts import Accounts
+from eldwyn.host_files import planned_restore
+from eldwyn.operator import prosody_shell
 from eldwyn.preflight import host_config
 from eldwyn.secrets import SecretsStore, account_password_name
 
 config = host_config(host)
-existing = accounts.parse_existing_accounts(host.get_fact(Command, accounts.existing_accounts_command(config)) or "")
+existing = host.get_fact(Accounts, realm=config.realm)
+restore = planned_restore(host)
+if restore:  # read before the restore ran: its accounts will be there
+    existing |= restore.accounts
 missing = accounts.missing_accounts(config, existing)
 
 if missing:
@@ -23,11 +27,5 @@ if missing:
     script = accounts.creation_script(
         [(jid, store.get_or_generate(account_password_name(jid)), role) for jid, role in missing]
     )
-    # The shell talks to the running server through its socket, which a restart just recreated.
-    wait_for_socket = f"for i in $(seq 120); do [ -S {prosody.DATA_DIR}/prosody.sock ] && break; sleep 0.5; done"
-    server.shell(
-        name=f"Create {len(missing)} missing accounts: {', '.join(jid for jid, _ in missing[:3])}"
-             + (", ..." if len(missing) > 3 else ""),
-        commands=[f"{wait_for_socket}; {accounts.apply_command()}"],
-        _stdin=script,
-    )
+    prosody_shell(f"Create {len(missing)} missing accounts: {', '.join(jid for jid, _ in missing[:3])}"
+                  + (", ..." if len(missing) > 3 else ""), script)

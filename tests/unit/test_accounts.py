@@ -52,7 +52,7 @@ def test_existing_accounts_are_read_from_the_store(config, tmp_path):
         ("muc.comm." + REALM, "", "accounts", "x"),
     ])
     before = db.read_bytes()
-    result = _run(accounts.existing_accounts_command(config, database=str(db)))
+    result = _run(accounts.existing_accounts_command(config.realm, database=str(db)))
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"alice@{REALM}", f"bob@{REALM}"]
     assert accounts.parse_existing_accounts(result.stdout) == {f"alice@{REALM}", f"bob@{REALM}"}
@@ -61,7 +61,7 @@ def test_existing_accounts_are_read_from_the_store(config, tmp_path):
 
 @needs_sqlite3
 def test_no_store_yet_prints_nothing(config, tmp_path):
-    result = _run(accounts.existing_accounts_command(config, database=str(tmp_path / "none.sqlite")))
+    result = _run(accounts.existing_accounts_command(config.realm, database=str(tmp_path / "none.sqlite")))
     assert (result.returncode, result.stdout) == (0, "")
     assert not (tmp_path / "none.sqlite").exists()
 
@@ -70,7 +70,7 @@ def test_no_store_yet_prints_nothing(config, tmp_path):
 def test_store_without_prosody_table_prints_nothing(config, tmp_path):
     db = tmp_path / "prosody.sqlite"
     sqlite3.connect(db).close()
-    result = _run(accounts.existing_accounts_command(config, database=str(db)))
+    result = _run(accounts.existing_accounts_command(config.realm, database=str(db)))
     assert (result.returncode, result.stdout) == (0, "")
 
 
@@ -78,7 +78,7 @@ def test_store_without_prosody_table_prints_nothing(config, tmp_path):
 def test_unreadable_store_fails(config, tmp_path):
     db = tmp_path / "prosody.sqlite"
     db.write_text("this is not a database, and is longer than a sqlite header" * 10)
-    assert _run(accounts.existing_accounts_command(config, database=str(db))).returncode != 0
+    assert _run(accounts.existing_accounts_command(config.realm, database=str(db))).returncode != 0
 
 
 def test_parse_existing_accounts():

@@ -1,0 +1,48 @@
+"""Restore from a backup (only when the data names one: backup_restore_from).
+
+The backup was checked whole before any host was contacted (eldwyn/config.py). Here:
+* secrets the operator's store lacks are copied back from it first (a new operator machine),
+  so that the certificates, CA and passwords below are the old ones, not new ones;
+* the host's state is restored after the packages (Prosody's user must exist) and before our
+  config goes live, so Prosody first starts with our config on the restored store;
+* only onto a host whose store has no account: a restore never overwrites live data, and a host
+  where this backup was restored already is left alone (a marker names each restore done).
+The rest of the deploy then converges as usual, knowing what the restore will have written.
+"""
+
+from pyinfra import host
+from pyinfra.facts.server import Command
+from pyinfra.operations import files, server
+
+from eldwyn import backup as backups
+from eldwyn.host_files import plan_restore
+from eldwyn.operator import say
+from eldwyn.preflight import host_config
+from eldwyn.restarts import read_by
+from eldwyn.secrets import SecretsStore
+
+config = host_config(host)
+backup = config.restore_from
+
+if backup is not None:
+    copied, differing = backups.merge_secrets(backup, SecretsStore(config.secrets_dir))
+    if copied:
+        say(host, f"Restored {len(copied)} secrets from {backup.name} into {config.secrets_dir}")
+    if differing:
+        say(host, f"Kept the secrets store's own {', '.join(differing)} (the backup's differ)")
+
+    state = host.get_fact(Command, backups.restore_state_command(backup, config)) or ""
+    restored, existing = backups.parse_restore_state(state)
+    if restored:
+        say(host, f"{backup.name} was restored on this host already: not again")
+    elif existing:
+        say(host, f"not restoring {backup.name}: this host's store has {len(existing)} accounts already"
+                  " (a restore never overwrites live data)")
+    else:
+        archive = f"{backups.RESTORE_DIR}/{backup.id}.tar"
+        files.put(name=f"Upload {backup.name} for the restore", src=str(backup.archive), dest=archive,
+                  user="root", group="root", mode="600")
+        restore = server.shell(name=f"Restore {backup.name}: {len(backup.accounts)} accounts, archives, uploads",
+                               commands=[backups.restore_command(backup, archive, config)])
+        plan_restore(host, backup)
+        read_by(host, "prosody", [restore])
