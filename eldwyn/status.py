@@ -1,0 +1,104 @@
+"""The operator's status report (operator_tasks/status.py): one command on the host prints what
+is asked for, the certificates are read here.
+
+Prosody's version (Debian's package) and uptime, the state of the services, certificate expiry
+per name, the number of accounts, the size of the store and of the uploaded files.
+"""
+
+import shlex
+from datetime import datetime, timezone
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from eldwyn import accounts, prosody
+from eldwyn.backup import PROSODY_STORE
+
+SERVICES = ("prosody", "eldwyn-signup", "nginx", "netfilter-persistent")
+
+
+def certificate_paths(config):
+    """{name: certificate path on the host}: the realm, the components, the registration site."""
+    paths = {cert.name: cert.certificate_path for cert in config.tls.certificates}
+    paths[config.signup.site_name] = config.signup.certificate.certificate_path
+    return paths
+
+
+def status_command(config):
+    """One shell command printing ``key value`` lines, then each certificate's PEM after a
+    ``cert NAME`` line."""
+    q = shlex.quote
+    lines = [
+        "echo \"version $(dpkg-query -W -f='${Version}' prosody 2>/dev/null)\"",
+        "pid=$(systemctl show -p MainPID --value prosody)",
+        'if [ "${pid:-0}" -gt 0 ]; then echo "uptime $(ps -o etimes= -p "$pid")"; fi',
+        f"for unit in {' '.join(SERVICES)}; do echo \"service $unit $(systemctl is-active \"$unit\")\"; done",
+        f"echo \"accounts $({accounts.existing_accounts_command(config.realm)} | wc -l)\"",
+        f"echo \"store_bytes $(stat -c %s /{PROSODY_STORE} 2>/dev/null || echo 0)\"",
+        # Uploaded files live under the data directory, in each upload component's own folder.
+        f"echo \"upload_bytes $(find {prosody.DATA_DIR} -path '*/http_file_share/*' -type f -printf '%s\\n'"
+        " | awk '{s+=$1} END {print s+0}')\"",
+        f"echo \"upload_files $(find {prosody.DATA_DIR} -path '*/http_file_share/*' -type f | wc -l)\"",
+    ]
+    for name, path in certificate_paths(config).items():
+        lines.append(f"if [ -e {q(path)} ]; then echo cert {q(name)}; cat {q(path)}; fi")
+    return "\n".join(lines)
+
+
+def _human_bytes(size):
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+
+
+def _human_seconds(seconds):
+    days, rest = divmod(int(seconds), 86400)
+    hours, rest = divmod(rest, 3600)
+    return f"{days}d {hours}h {rest // 60}m" if days else f"{hours}h {rest // 60}m {rest % 60}s"
+
+
+def parse(output):
+    """{key: value} and {name: certificate} from ``status_command``'s output."""
+    values, services, pems, current = {}, {}, {}, None
+    for line in output.splitlines():
+        if current is not None:  # inside a certificate's PEM
+            pems[current] += line + "\n"
+            if line.startswith("-----END"):
+                current = None
+            continue
+        key, _, value = line.partition(" ")
+        if key == "cert":
+            current, pems[value] = value, ""
+        elif key == "service":
+            unit, _, state = value.partition(" ")
+            services[unit] = state
+        elif key:
+            values[key] = value.strip()
+    certificates = {name: x509.load_pem_x509_certificate(pem.encode()) for name, pem in pems.items() if pem}
+    return values, services, certificates
+
+
+def report(config, output, now=None):
+    """The status report's lines."""
+    now = now or datetime.now(timezone.utc)
+    values, services, certificates = parse(output)
+    uptime = values.get("uptime")
+    lines = [
+        f"Prosody {values.get('version') or 'not installed'}, "
+        + (f"up {_human_seconds(int(uptime))}" if uptime else "not running"),
+        "Services: " + ", ".join(f"{unit} {state}" for unit, state in services.items()),
+        f"Accounts on {config.realm}: {values.get('accounts', '?')}",
+        f"Store ({PROSODY_STORE.rsplit('/', 1)[1]}): {_human_bytes(int(values.get('store_bytes') or 0))}",
+        f"Uploads: {values.get('upload_files', '0')} files, {_human_bytes(int(values.get('upload_bytes') or 0))}",
+        "Certificates:",
+    ]
+    for name in certificate_paths(config):
+        cert = certificates.get(name)
+        if cert is None:
+            lines.append(f"  {name}: MISSING")
+            continue
+        expires = cert.not_valid_after_utc
+        lines.append(f"  {name}: expires {expires:%Y-%m-%d} (in {(expires - now).days} days),"
+                     f" sha256 {cert.fingerprint(hashes.SHA256()).hex()[:16]}...")
+    return lines
