@@ -66,24 +66,48 @@ class DeployRun:
         value = self._grand_total()[2]
         return 0 if value == "-" else int(value)
 
+    def said(self) -> list[str]:
+        """What the operator task printed for the VM ("[eldwyn-vm] ..." lines), in order."""
+        return [line.split("] ", 1)[1] for line in self.output.splitlines() if line.startswith("[eldwyn-vm] ")]
+
     @property
     def planned_changes(self) -> int:
         """For --dry: operations that would change the host ("1 (eldwyn-vm)" in the Change column)."""
         return len(re.findall(r"\s1 \(eldwyn-vm\)", self.output))
 
 
-def pyinfra_deploy(*args: str, timeout: int = 1800) -> DeployRun:
-    """Runs the real pyinfra CLI, as an operator would, against the test-bed VM."""
+def pyinfra_run(deploy_file: str, *args: str, timeout: int = 1800) -> DeployRun:
+    """Runs the real pyinfra CLI, as an operator would, with ``deploy_file`` (deploy.py or an
+    operator task) against the test-bed VM."""
     # --dry needs pyinfra's change detection, which -y (no prompt) skips.
     yes = [] if "--dry" in args else ["-y"]
     proc = subprocess.run(
-        [PYINFRA, *yes, "inventory.py", "deploy.py", "--limit", "testbed", *args],
+        [PYINFRA, *yes, "inventory.py", deploy_file, "--limit", "testbed", *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     output = proc.stdout + proc.stderr
     print(output)  # shown by pytest when a test fails
     return DeployRun(proc.returncode, output)
+
+
+def pyinfra_deploy(*args: str, timeout: int = 1800) -> DeployRun:
+    """The deploy (deploy.py) with the real pyinfra CLI against the test-bed VM."""
+    return pyinfra_run("deploy.py", *args, timeout=timeout)
+
+
+def operator_task(name: str, **data) -> DeployRun:
+    """The operator task operator_tasks/<name>.py against the VM, with ``--data key=value``."""
+    args = [arg for key, value in data.items() for arg in ("--data", f"{key}={value}")]
+    return pyinfra_run(f"operator_tasks/{name}.py", *args, timeout=600)
+
+
+def fresh_vm(ssh_config: Path) -> None:
+    """Destroys the test-bed VM and brings up a fresh one from the box (no deploy), as on the day
+    Eldwyn has to be rebuilt. The SSH master connection to the old VM is closed first."""
+    subprocess.run(["ssh", "-F", str(ssh_config), "-O", "exit", "eldwyn-vm"], capture_output=True, timeout=30)
+    subprocess.run(["bash", "-c", 'source testbed/lib/common.sh && vm_destroy && vm_up'],
+                   cwd=REPO, check=True, timeout=1200)
 
 
 _INVENTORY_DATA = """

@@ -15,6 +15,7 @@ into SNI, the stream's ``to`` and the HTTP Host header, and certificates are che
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import http.client
 import json
@@ -323,6 +324,90 @@ def check_muc(target, owner, member, timeout=DEFAULT_TIMEOUT):
             finally:
                 with contextlib.suppress(Exception):
                     await muc.destroy(room, timeout=STEP_TIMEOUT)
+        return str(room)
+    return run(body(), timeout)
+
+
+# ---------------------------------------------------------------------------------------------
+# History that must survive a rebuild: made once, read back later (tests/vm/test_80_rebuild.py)
+
+def with_password(target, jid, password):
+    """``target`` with ``password`` for ``jid`` (e.g. an account made or changed by a test)."""
+    return dataclasses.replace(target, passwords={**target.passwords, jid: password})
+
+
+def check_login_refused(target, jid, timeout=DEFAULT_TIMEOUT):
+    """Logging in as ``jid`` with the password ``target`` has for it fails authentication."""
+    try:
+        check_login(target, jid, timeout=timeout)
+    except AssertionError as error:
+        assert "authentication failed" in str(error), error
+        return str(error)
+    raise AssertionError(f"{jid} could log in")
+
+
+def add_contact(target, user, contact, name, timeout=DEFAULT_TIMEOUT):
+    """Puts ``contact`` into ``user``'s own roster (not a shared group) under ``name``."""
+    async def body():
+        async with session(target, user) as s:
+            await s.xmpp.update_roster(slixmpp.JID(contact), name=name, timeout=STEP_TIMEOUT)
+            await s.roundtrip()
+    run(body(), timeout)
+
+
+def roster_names(target, user, timeout=DEFAULT_TIMEOUT):
+    """{bare JID: name} of ``user``'s roster, as the server sends it."""
+    async def body():
+        async with session(target, user) as s:
+            roster = s.xmpp.client_roster
+            return {str(jid): roster[jid]["name"] for jid in roster.keys()}
+    return run(body(), timeout)
+
+
+def send_messages(target, sender, recipient, texts, timeout=DEFAULT_TIMEOUT):
+    """``sender`` sends ``texts`` to ``recipient`` (archived by MAM on both sides)."""
+    async def body():
+        async with session(target, sender) as s:
+            for text in texts:
+                s.xmpp.send_message(mto=recipient, mbody=text, mtype="chat")
+            await s.roundtrip()
+    run(body(), timeout)
+
+
+def archived_bodies(target, user, with_jid=None, room=None, timeout=DEFAULT_TIMEOUT):
+    """The message bodies in ``user``'s archive (with ``with_jid``), or in ``room``'s archive
+    (``user`` joins it first), newest first."""
+    async def body():
+        async with session(target, user, presence=room is not None) as s:
+            if room:
+                await s.xmpp.plugin["xep_0045"].join_muc_wait(slixmpp.JID(room), user.split("@")[0],
+                                                              maxstanzas=0, timeout=STEP_TIMEOUT)
+                return await _mam_bodies(s, jid=slixmpp.JID(room))
+            return await _mam_bodies(s, with_jid=slixmpp.JID(with_jid) if with_jid else None)
+    return run(body(), timeout)
+
+
+def make_room(target, owner, texts, timeout=DEFAULT_TIMEOUT):
+    """``owner`` creates a persistent, archived room on the MUC component and says ``texts``
+    in it; the room is kept. Returns its JID."""
+    async def body():
+        room = slixmpp.JID(f"history-{_token()}@{target.components['muc']}")
+        async with session(target, owner) as o:
+            muc = o.xmpp.plugin["xep_0045"]
+            await muc.join_muc_wait(room, "owner", maxstanzas=0, timeout=STEP_TIMEOUT)
+            form = await muc.get_room_config(room, timeout=STEP_TIMEOUT)
+            answer = o.xmpp.plugin["xep_0004"].make_form(ftype="submit")
+            answer.add_field(var="FORM_TYPE", value="http://jabber.org/protocol/muc#roomconfig")
+            answer.add_field(var="muc#roomconfig_persistentroom", value=True)
+            if "muc#roomconfig_enablearchiving" in form["fields"]:
+                answer.add_field(var="muc#roomconfig_enablearchiving", value=True)
+            await muc.set_room_config(room, answer, timeout=STEP_TIMEOUT)
+            for text in texts:
+                echo = o.waiter("groupchat_message", lambda msg, text=text: msg["body"] == text)
+                o.xmpp.send_message(mto=room, mbody=text, mtype="groupchat")
+                await asyncio.wait_for(echo, STEP_TIMEOUT)
+            muc.leave_muc(room, "owner")
+            await o.roundtrip()
         return str(room)
     return run(body(), timeout)
 
@@ -666,7 +751,7 @@ def _starttls(target, service, name, namespace, timeout=20):
     raw = socket.create_connection((target.address, target.port(service)), timeout=timeout)
     raw.settimeout(timeout)
     try:
-        extra = f" from='eldwyn-test.invalid'" if service == "s2s" else ""
+        extra = " from='eldwyn-test.invalid'" if service == "s2s" else ""
         raw.sendall((f"<?xml version='1.0'?><stream:stream to='{name}'{extra} xmlns='{namespace}'"
                      f" xmlns:stream='{NS_STREAM}' version='1.0'>").encode())
         received = b""
@@ -684,10 +769,7 @@ def _starttls(target, service, name, namespace, timeout=20):
             assert chunk and b"failure" not in answer + chunk, f"{service} {name}: {answer + chunk!r}"
             answer += chunk
         with ssl_context(target).wrap_socket(raw, server_hostname=name) as tls:
-            names = _peer_names(tls)
-            version = tls.version()
-        assert name in names, names
-        return {"names": names, "tls": version}
+            return _peer(tls, name)
     finally:
         raw.close()
 
@@ -719,14 +801,20 @@ def check_tls_s2s(target, name):
     return _starttls(target, "s2s", name, "jabber:server")
 
 
-def check_tls_https(target, name, timeout=20):
-    """HTTPS with SNI = ``name``: the chain verifies against the CA for that name."""
-    raw = socket.create_connection((target.address, target.port("https")), timeout=timeout)
+def check_tls_https(target, name, port=None, timeout=20):
+    """HTTPS with SNI = ``name`` (on Prosody's HTTPS port unless ``port``): the chain verifies
+    against the CA for that name."""
+    raw = socket.create_connection((target.address, port or target.port("https")), timeout=timeout)
     with ssl_context(target).wrap_socket(raw, server_hostname=name) as tls:
-        names = _peer_names(tls)
-        version = tls.version()
+        return _peer(tls, name)
+
+
+def _peer(tls, name):
+    """What a verified TLS connection to ``name`` showed: names, version, certificate's sha256."""
+    names = _peer_names(tls)
     assert name in names, names
-    return {"names": names, "tls": version}
+    return {"names": names, "tls": tls.version(),
+            "sha256": hashlib.sha256(tls.getpeercert(binary_form=True)).hexdigest()}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,10 +14,15 @@ from tests.testbed import pyinfra_deploy, write_ssh_config
 
 
 @pytest.fixture(scope="session")
-def vm(tmp_path_factory):
+def ssh_config(tmp_path_factory):
+    """An OpenSSH config naming the VM eldwyn-vm (tests.testbed.write_ssh_config)."""
+    return write_ssh_config(tmp_path_factory.mktemp("ssh") / "config")
+
+
+@pytest.fixture(scope="session")
+def vm(ssh_config):
     """testinfra host for the VM, as root through sudo."""
-    config = write_ssh_config(tmp_path_factory.mktemp("ssh") / "config")
-    host = testinfra.get_host("ssh://eldwyn-vm", ssh_config=str(config), sudo=True)
+    host = testinfra.get_host("ssh://eldwyn-vm", ssh_config=str(ssh_config), sudo=True)
     assert host.run("true").rc == 0, "cannot reach the test-bed VM over SSH (testbed/bin/up?)"
     return host
 
