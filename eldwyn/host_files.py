@@ -56,6 +56,11 @@ def static_files(subtree, mode="644"):
     ]
 
 
+def prosody_service_files(config):
+    """systemd's drop-in raising Prosody's open-file limit (see the file for why)."""
+    return static_files("etc/systemd/system/prosody.service.d")
+
+
 def prosody_module_files(config):
     """Our own Prosody modules (plugin_paths in the template names their directory)."""
     return static_files(prosody.LOCAL_MODULE_DIR.lstrip("/"))
@@ -120,6 +125,7 @@ def host_files(host, config):
         _cache[host.name] = {
             "certificates": certificate_files(config, store),
             "prosody_modules": prosody_module_files(config),
+            "prosody_service": prosody_service_files(config),
             "prosody_config": prosody_config_files(config),
             "shared_rosters": shared_roster_files(config),
             "firewall": firewall_files(config),

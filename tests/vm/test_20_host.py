@@ -38,6 +38,13 @@ def test_service_running(vm, service):
     assert vm.service(service).is_running
 
 
+def test_prosody_may_hold_thousands_of_connections(vm):
+    """systemd's default soft limit (1,024 files) starved SQLite under ~1,000 clients."""
+    pid = vm.check_output("systemctl show -p MainPID --value prosody")
+    limits = vm.check_output(f"grep 'Max open files' /proc/{pid}/limits").split()
+    assert limits[3:5] == ["65536", "65536"], limits
+
+
 def test_webservice_secrets_are_root_only(vm):
     signup = CONFIG.signup
     for path in [f"{signup.config_dir}/settings.json", f"{signup.credentials_dir}/secret-key",
