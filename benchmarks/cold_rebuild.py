@@ -1,0 +1,68 @@
+"""Benchmark 1: a cold rebuild against its floor. On a fresh test-bed VM, the full deploy; on
+another fresh VM from the same box, only the same Debian packages with one `apt-get install`
+(the floor no deploy can beat). Prints both and the ratio. Target: at most 1.3.
+
+    .venv/bin/python benchmarks/cold_rebuild.py     # destroys the test-bed VM, leaves a deployed one
+
+Each VM is made with testbed/lib/common.sh (vagrant up from the cached box); bringing it up is
+not timed, only what runs in it.
+"""
+
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench import REPO, log_path, pyinfra, report
+
+sys.path.insert(0, str(REPO))
+from tests.testbed import config_for_testbed  # noqa: E402  (the data the deploy itself uses)
+
+TARGET_RATIO = 1.3
+
+
+def fresh_vm():
+    subprocess.run(["bash", "-c", "source testbed/lib/common.sh && vm_destroy && vm_up"], cwd=REPO, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def floor_seconds(packages):
+    """One apt-get update and one apt-get install of ``packages`` on the VM, as pyinfra runs them."""
+    with tempfile.NamedTemporaryFile("w", suffix=".ssh") as ssh_config:
+        ssh_config.write(subprocess.run(["vagrant", "ssh-config"], cwd=REPO, check=True, capture_output=True,
+                                        text=True).stdout)
+        ssh_config.flush()
+        command = ("sudo sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -q"
+                   f" && apt-get install -y -q {' '.join(shlex.quote(p) for p in packages)}'")
+        start = time.monotonic()
+        with open(log_path("cold-floor-apt"), "w") as log:
+            subprocess.run(["ssh", "-F", ssh_config.name, "eldwyn", command], check=True, stdout=log, stderr=log)
+        return round(time.monotonic() - start, 1)
+
+
+def main():
+    config = config_for_testbed()
+    packages = list(config.packages + config.firewall.packages + config.signup.packages)
+    fresh_vm()
+    floor = floor_seconds(packages)
+    fresh_vm()
+    deploy = pyinfra(log=log_path("cold-deploy"))
+    again = pyinfra(log=log_path("cold-deploy-again"))
+    ratio = round(deploy.seconds / floor, 2)
+    lines = [
+        f"floor: apt-get update + apt-get install of the {len(packages)} packages on a fresh VM: {floor} s",
+        f"full deploy on a fresh VM: {deploy.seconds} s ({deploy.changed} operations changed,"
+        f" {deploy.commands} remote commands, {deploy.uploads} uploads)",
+        f"deploy/floor: {ratio} (target <= {TARGET_RATIO})",
+        f"then a no-op re-run: {again.seconds} s, {again.changed} changes",
+    ]
+    report("cold-rebuild", lines, {"packages": packages, "floor_seconds": floor, "deploy": deploy,
+                                   "rerun": again, "ratio": ratio})
+    if ratio > TARGET_RATIO:
+        sys.exit("FAILED: the deploy took more than 1.3 x the floor")
+
+
+if __name__ == "__main__":
+    main()
