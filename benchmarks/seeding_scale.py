@@ -12,18 +12,19 @@ accounts go to a copy of the test bed's secrets store (ELDWYN_SECRETS_DIR), kept
 import json
 import shutil
 import sys
-from pathlib import Path
 
-from bench import log_path, pyinfra, report
+from bench import REPO, log_path, pyinfra, report
 
-REALM = "cslabs.clarkson.edu"
+sys.path.insert(0, str(REPO))
+from tests.testbed import config_for_testbed  # noqa: E402
+
 TARGET_RATIO = 2.0
-SECRETS = Path("~/.local/share/eldwyn-xmpp/testbed/secrets").expanduser()
-BENCH_SECRETS = SECRETS.with_name("benchmark-secrets")
+CONFIG = config_for_testbed()  # the realm and the secrets store come from group_data/
+BENCH_SECRETS = CONFIG.secrets_dir.with_name("benchmark-secrets")
 
 
 def data(name, accounts, groups):
-    jids = [f"{name}-{index:04d}@{REALM}" for index in range(1, accounts + 1)]
+    jids = [f"{name}-{index:04d}@{CONFIG.realm}" for index in range(1, accounts + 1)]
     size = -(-accounts // groups)
     rosters = {f"{name} group {group + 1}": [{"jid": jid, "name": jid.split("@")[0]}
                                             for jid in jids[group * size:(group + 1) * size]]
@@ -34,7 +35,7 @@ def data(name, accounts, groups):
 
 def main():
     if not BENCH_SECRETS.exists():
-        shutil.copytree(SECRETS, BENCH_SECRETS)  # the same CA and secrets: only accounts are new
+        shutil.copytree(CONFIG.secrets_dir, BENCH_SECRETS)  # the same CA and secrets: only accounts are new
     env = {"ELDWYN_SECRETS_DIR": str(BENCH_SECRETS)}
     stamp_names = log_path("seeding").stem.split("-")[0].lower()  # new account names every run
     results = {}

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from eldwyn import prosody
 from eldwyn.accounts import existing_accounts_command
+from eldwyn.host_files import SIGNUP_SERVICE
 from eldwyn.secrets import private_directory
 
 FORMAT = "eldwyn-xmpp backup 1"
@@ -137,7 +138,7 @@ def restore_command(backup, archive, config):
         "trap 'rm -f -- \"$archive\"' EXIT",
         f"echo {q(backup.archive_sha256)}'  '\"$archive\" | sha256sum --check --quiet --strict",
         "running=''",
-        "for unit in prosody eldwyn-signup; do",
+        f"for unit in prosody {SIGNUP_SERVICE}; do",
         '  if systemctl is-active --quiet "$unit"; then systemctl stop "$unit"; running="$running $unit"; fi',
         "done",
         f"rm -f {sides}",

@@ -13,8 +13,9 @@ from cryptography.hazmat.primitives import hashes
 
 from eldwyn import accounts, prosody
 from eldwyn.backup import PROSODY_STORE
+from eldwyn.host_files import SIGNUP_SERVICE
 
-SERVICES = ("prosody", "eldwyn-signup", "nginx", "netfilter-persistent")
+SERVICES = ("prosody", SIGNUP_SERVICE, "nginx", "netfilter-persistent")
 
 
 def certificate_paths(config):

@@ -102,6 +102,12 @@ def operator_task(name: str, **data) -> DeployRun:
     return pyinfra_run(f"operator_tasks/{name}.py", *args, timeout=600)
 
 
+def accounts_on_vm(vm) -> list[str]:
+    """Every account in the VM's Prosody store, as bare JIDs, sorted (read with sqlite3)."""
+    query = "SELECT DISTINCT user || '@' || host FROM prosody WHERE store = 'accounts' ORDER BY 1"
+    return sorted(vm.check_output(f'sqlite3 -readonly /var/lib/prosody/prosody.sqlite "{query}"').split())
+
+
 def fresh_vm(ssh_config: Path) -> None:
     """Destroys the test-bed VM and brings up a fresh one from the box (no deploy), as on the day
     Eldwyn has to be rebuilt. The SSH master connection to the old VM is closed first."""

@@ -7,7 +7,7 @@ import pytest
 
 from eldwyn.secrets import SecretsStore, account_password_name
 from tests import testbed, xmpp
-from tests.testbed import operator_task
+from tests.testbed import accounts_on_vm, operator_task
 
 CAROL = "carol@cslabs.clarkson.edu"
 
@@ -15,11 +15,6 @@ CAROL = "carol@cslabs.clarkson.edu"
 @pytest.fixture(scope="module")
 def store(target):
     return SecretsStore(testbed.config_for_testbed().secrets_dir)
-
-
-def _accounts_in_store(vm):
-    query = "SELECT DISTINCT user || '@' || host FROM prosody WHERE store = 'accounts' ORDER BY 1"
-    return vm.check_output(f'sqlite3 -readonly /var/lib/prosody/prosody.sqlite "{query}"').split()
 
 
 def _listed(run):
@@ -34,7 +29,7 @@ def _listed(run):
 def test_list_users_prints_the_store_sorted_with_a_count(vm, first_deploy):
     listed = _listed(operator_task("list_users"))
     assert listed == sorted(listed)
-    assert listed == sorted(_accounts_in_store(vm))
+    assert listed == sorted(accounts_on_vm(vm))
     assert {"admin@cslabs.clarkson.edu", "alice@cslabs.clarkson.edu", "bob@cslabs.clarkson.edu"} <= set(listed)
 
 
@@ -67,7 +62,7 @@ def test_delete_user_removes_the_account_and_its_password(vm, target, store):
     run = operator_task("delete_user", user="carol")
     assert run.returncode == 0 and run.changed == 2, run.output
     xmpp.check_login_refused(xmpp.with_password(target, CAROL, password), CAROL)
-    assert CAROL not in _accounts_in_store(vm)
+    assert CAROL not in accounts_on_vm(vm)
     assert not store.exists(account_password_name(CAROL))
     again = operator_task("delete_user", user="carol")
     assert again.returncode == 0 and again.changed == 0
@@ -85,13 +80,13 @@ def test_delete_user_removes_the_account_and_its_password(vm, target, store):
     ("delete_user", {"user": "alice"}, "alice@cslabs.clarkson.edu is in the data"),
 ])
 def test_bad_input_is_refused_and_changes_nothing(vm, first_deploy, task, data, message):
-    before = _accounts_in_store(vm)
+    before = accounts_on_vm(vm)
     run = operator_task(task, **data)
     assert run.returncode != 0, run.output
     assert message in run.output, run.output
     assert "hunter2-secret" not in run.output.replace("password=hunter2-secret", "")
     assert "Traceback" not in run.output
-    assert _accounts_in_store(vm) == before
+    assert accounts_on_vm(vm) == before
 
 
 def test_status_reports_version_uptime_accounts_sizes_and_certificates(vm, first_deploy):
@@ -101,7 +96,7 @@ def test_status_reports_version_uptime_accounts_sizes_and_certificates(vm, first
     version = vm.check_output("dpkg-query -W -f='${Version}' prosody")
     assert re.search(rf"^Prosody {re.escape(version)}, up (\d+h \d+m \d+s|\d+d \d+h \d+m)$", said, re.M), said
     assert "Services: prosody active, eldwyn-signup active, nginx active" in said
-    assert f"Accounts on cslabs.clarkson.edu: {len(_accounts_in_store(vm))}" in said
+    assert f"Accounts on cslabs.clarkson.edu: {len(accounts_on_vm(vm))}" in said
     assert re.search(r"^Store \(prosody\.sqlite\): [\d.]+ (KiB|MiB)$", said, re.M), said
     assert re.search(r"^Uploads: \d+ files, ", said, re.M), said
     config = testbed.config_for_testbed()

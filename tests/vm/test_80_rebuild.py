@@ -11,7 +11,7 @@ import pytest
 from eldwyn import backup as backups
 from eldwyn.secrets import SecretsStore, account_password_name
 from tests import testbed, xmpp
-from tests.testbed import operator_task, pyinfra_deploy
+from tests.testbed import accounts_on_vm, operator_task, pyinfra_deploy
 
 ALICE, BOB, ADMIN = ("alice@cslabs.clarkson.edu", "bob@cslabs.clarkson.edu", "admin@cslabs.clarkson.edu")
 DAVE = "dave@cslabs.clarkson.edu"  # made by the operator task, not in the data
@@ -53,8 +53,7 @@ def test_history_is_made(vm, target, first_deploy, config):
     uploads = [xmpp.check_upload(target, BOB, size=size) for size in (1024, 3 * xmpp.MIB + 7)]
     seen.update(
         target=dave, texts=texts, room=room, uploads=uploads,
-        accounts=sorted(vm.check_output("sqlite3 -readonly /var/lib/prosody/prosody.sqlite \"SELECT DISTINCT"
-                                        " user || '@' || host FROM prosody WHERE store = 'accounts'\"").split()),
+        accounts=accounts_on_vm(vm),
         rosters={jid: xmpp.roster_names(dave, jid) for jid in (DAVE, ALICE)},
         mam=xmpp.archived_bodies(dave, DAVE, with_jid=ALICE),
         room_history=xmpp.archived_bodies(dave, BOB, room=room),
@@ -137,9 +136,7 @@ def test_the_vm_is_destroyed_and_a_fresh_one_restored(vm, ssh_config, config):
 
 
 def test_every_account_logs_in_with_its_old_password(vm, target):
-    accounts = sorted(vm.check_output("sqlite3 -readonly /var/lib/prosody/prosody.sqlite \"SELECT DISTINCT"
-                                      " user || '@' || host FROM prosody WHERE store = 'accounts'\"").split())
-    assert accounts == seen["accounts"]
+    assert accounts_on_vm(vm) == seen["accounts"]
     for jid in (ALICE, BOB, ADMIN):
         xmpp.check_login(target, jid)
     xmpp.check_login(seen["target"], DAVE)
