@@ -32,28 +32,56 @@ class Run:
     uploads: int  # files put over SFTP
     changed: int  # operations that changed the host
     returncode: int
+    slowest: list  # [(phase, seconds)], slowest first: "prepare" (connect, facts) and each operation
 
     @property
     def round_trips(self):
         return self.commands + self.uploads
 
 
+_OPERATION = "--> Starting operation: "
+_PHASE_ENDS = ("--> Beginning operation run", "--> Results:")
+
+
+def phases(timed_lines):
+    """{phase: seconds} from [(seconds since start, line)]: "prepare" (from the start to the first
+    operation: connecting, reading facts, planning), then each operation until the next."""
+    marks = [(0.0, "prepare")]
+    marks += [(at, line.split(_OPERATION, 1)[1].strip()) if _OPERATION in line else (at, None)
+              for at, line in timed_lines if _OPERATION in line or line.startswith(_PHASE_ENDS)]
+    durations = {}
+    for (start, name), (end, _) in zip(marks, marks[1:]):
+        if name:
+            durations[name] = round(durations.get(name, 0) + end - start, 2)
+    return durations
+
+
 def pyinfra(deploy_file="deploy.py", *args, log=None, env=None):
-    """Runs `pyinfra -y --debug inventory.py DEPLOY --limit testbed ARGS` and measures it."""
+    """Runs `pyinfra -y --debug inventory.py DEPLOY --limit testbed ARGS` and measures it. The log
+    has each line's time since the start in front of it."""
     start = time.monotonic()
-    proc = subprocess.run([PYINFRA, "-y", "--debug", "inventory.py", deploy_file, "--limit", "testbed", *args],
-                          cwd=REPO, capture_output=True, text=True, env={**os.environ, **(env or {})})
+    proc = subprocess.Popen([PYINFRA, "-y", "--debug", "inventory.py", deploy_file, "--limit", "testbed", *args],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+    timed_lines = [(time.monotonic() - start, line.rstrip("\n")) for line in proc.stdout]
+    proc.wait()
     seconds = time.monotonic() - start
-    output = proc.stdout + proc.stderr
+    output = "\n".join(line for _, line in timed_lines)
     if log:
-        Path(log).write_text(output)
+        Path(log).write_text("".join(f"{at:8.2f} {line}\n" for at, line in timed_lines))
     total = next((line.split()[2:] for line in output.splitlines() if line.strip().startswith("Grand total")), None)
     changed = 0 if not total or total[1] == "-" else int(total[1])
+    slowest = sorted(phases(timed_lines).items(), key=lambda item: -item[1])[:8]
     run = Run(round(seconds, 2), len(_COMMAND.findall(output)), len(_UPLOAD.findall(output)), changed,
-              proc.returncode)
+              proc.returncode, slowest)
     if proc.returncode != 0:
         sys.exit(f"pyinfra failed (rc {proc.returncode}); its output is in {log}\n{output[-2000:]}")
     return run
+
+
+def slowest_lines(run, count=5):
+    """The run's slowest phases, a line each, for a report."""
+    return [f"  {seconds:7.2f} s  {name}" for name, seconds in run.slowest[:count]]
 
 
 def median(values):

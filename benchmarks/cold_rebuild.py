@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from bench import REPO, log_path, pyinfra, report
+from bench import REPO, log_path, pyinfra, report, slowest_lines
 
 sys.path.insert(0, str(REPO))
 from tests.testbed import config_for_testbed  # noqa: E402  (the data the deploy itself uses)
@@ -54,6 +54,7 @@ def main():
         f"floor: apt-get update + apt-get install of the {len(packages)} packages on a fresh VM: {floor} s",
         f"full deploy on a fresh VM: {deploy.seconds} s ({deploy.changed} operations changed,"
         f" {deploy.commands} remote commands, {deploy.uploads} uploads)",
+        "its slowest phases:", *slowest_lines(deploy),
         f"deploy/floor: {ratio} (target <= {TARGET_RATIO})",
         f"then a no-op re-run: {again.seconds} s, {again.changed} changes",
     ]
