@@ -13,7 +13,7 @@ import json
 import shutil
 import sys
 
-from bench import REPO, log_path, pyinfra, report
+from bench import REPO, log_path, pyinfra, report, slowest_lines
 
 sys.path.insert(0, str(REPO))
 from tests.testbed import config_for_testbed  # noqa: E402
@@ -52,6 +52,8 @@ def main():
              f" {r['apply'].commands} commands, {r['apply'].uploads} uploads, {r['apply'].changed} changes;"
              f" re-run {r['rerun'].seconds} s, {r['rerun'].commands} commands, 0 changes"
              for label, r in results.items()]
+    for label, r in results.items():
+        lines += [f"{label}: its slowest phases:", *slowest_lines(r["apply"], 3)]
     lines.append(f"large/small deploy time: {ratio} (target <= {TARGET_RATIO});"
                  f" commands {large['apply'].commands}/{small['apply'].commands}")
     report("seeding-scale", lines, {"results": results, "ratio": ratio})
