@@ -5,9 +5,9 @@ Mechanism (checked against Prosody 13.0.1 from Debian 13, server running):
 * What exists is read straight from the SQLite store, read-only: one ``sqlite3`` command
   (``existing_accounts_command``) prints the bare JIDs; nothing and rc 0 before the store exists.
 * The missing accounts are created by ONE ``prosodyctl shell`` session fed a script on stdin
-  (``creation_script``): a first line defining ``eldwyn_create`` (``_CREATE_HELPER``), then one
-  ``eldwyn_create(jid, role, hash, credentials)`` line per account. The shell reads non-tty stdin
-  line by line and runs each line after the previous one finished. ``eldwyn_create`` does what
+  (``creation_script``): a first line defining ``eldwyn_create`` (``_CREATE_HELPER``), then
+  ``eldwyn_create(hash, {jid, role, credentials}, ...)`` lines of about 25 accounts each. The
+  shell reads non-tty stdin line by line and runs each line after the previous one finished. ``eldwyn_create`` does what
   the shell's ``user:create`` does (``usermanager.create_user_with_role``: refuse an existing
   account untouched, give it its role, store it, undo on failure) but derives nothing: the SCRAM
   credentials are derived here, on the operator's machine, in parallel
@@ -208,15 +208,16 @@ def _scram_credentials_of(passwords):
         return list(pool.map(scram_credentials, passwords))
 
 
-# The first line of a creation script: defines eldwyn_create(jid, role, hash, credentials) in the
-# shell session's global environment, which lasts for the session. Line breaks are removed (the
-# shell reads a line per command), so no "--" comments inside. It does what usermanager's
-# create_user_with_role does, in 2 writes instead of 4 (each write is a SQLite transaction:
-# about 10 ms under emulation, the bulk of the cost): the role first (so an account never
-# exists without it), then the whole account record at once, as mod_auth_internal_hashed's
-# create_user writes it, but with credentials derived here. Any failure deletes the account
-# and all Prosody keeps for it, as create_user_with_role does. It first checks that the host
-# uses that provider with that hash and at most that many iterations.
+# The first line of a creation script: defines eldwyn_create(hash, {jid, role, credentials}, ...)
+# in the shell session's global environment, which lasts for the session. Line breaks are
+# removed (the shell reads a line per command), so no "--" comments inside.
+# For each account in turn it does what usermanager's create_user_with_role does, in 2 writes
+# instead of 4 (each write is a SQLite transaction, the bulk of the cost): the role first (so an
+# account never exists without it), then the whole account record at once, as
+# mod_auth_internal_hashed's create_user writes it, but with credentials derived here. Any
+# failure deletes that account and all Prosody keeps for it, as create_user_with_role does, and
+# stops the call. It first checks that the host uses that provider with that hash and at most
+# that many iterations.
 _CREATE_HELPER = """
 (function()
   local um = require "prosody.core.usermanager";
@@ -224,7 +225,7 @@ _CREATE_HELPER = """
   local configmanager = require "prosody.core.configmanager";
   local jid_split = require "prosody.util.jid".split;
   local log = require "prosody.util.logger".init("eldwyn-accounts");
-  eldwyn_create = function(jid, role, hash, credentials)
+  local function create(hash, jid, role, credentials)
     local username, host = jid_split(jid);
     local provider = host and prosody.hosts[host] and prosody.hosts[host].users;
     if not provider then return nil, "No such host: " .. tostring(host); end
@@ -249,11 +250,49 @@ _CREATE_HELPER = """
       return nil, "Could not create user: " .. tostring(err);
     end
     log("info", "User account created: %s@%s", username, host);
-    return true, ("Created %s with role '%s'"):format(jid, role);
+    return true;
+  end
+  eldwyn_create = function(hash, ...)
+    local done = {};
+    for _, account in ipairs({...}) do
+      local ok, err = create(hash, account[1], account[2], account[3]);
+      if not ok then
+        return nil, account[1] .. ": " .. tostring(err) .. (#done > 0 and (" (done before it: " .. table.concat(done, "; ") .. ")") or "");
+      end
+      done[#done + 1] = ("Created %s with role '%s'"):format(account[1], account[2]);
+    end
+    return true, table.concat(done, "; ");
   end;
   return "__READY__";
 end)()
 """
+
+# The shell sends each line to the server as the text of one XML element, and the server closes
+# the session on an element over 10,000 bytes (util.xmppstream's minimum stanza size limit;
+# measured: a line of 19,213 bytes is refused). One line creates as many accounts as fit in
+# this many bytes once XML-escaped: about 25. One line per account would cost 10 ms more per
+# account under emulation (the shell's round trip and the line's compilation).
+_LINE_BUDGET = 8000
+
+
+def _xml_length(text):
+    return len(text.encode("utf-8")) + sum(
+        {"&": 4, "<": 3, ">": 3, '"': 5, "'": 5}.get(char, 0) for char in text)
+
+
+def _batched_calls(function, first, arguments):
+    """``> function(first, a1, a2, ...)`` lines holding every item of ``arguments``, each line
+    within _LINE_BUDGET (a single argument too long for it gets a line of its own)."""
+    lines, batch = [], []
+    for argument in arguments:
+        candidate = f"> {function}({', '.join([first, *batch, argument])})"
+        if batch and _xml_length(candidate) > _LINE_BUDGET:
+            lines.append(f"> {function}({', '.join([first, *batch])})")
+            batch = []
+        batch.append(argument)
+    if batch:
+        lines.append(f"> {function}({', '.join([first, *batch])})")
+    return lines
 
 
 def creation_script(accounts):
@@ -261,7 +300,9 @@ def creation_script(accounts):
 
     Every input is checked before any key is derived. Pass only missing accounts: an existing
     one is refused by Prosody, untouched, and makes the apply command fail (the store changed
-    since it was read).
+    since it was read). Each script line creates up to about 25 accounts and prints one
+    "| OK: Created <jid> with role '<role>'; ..." line, or one "! Error: <jid>: <why>" line
+    naming those created before it on that line.
     """
     for jid, password, role in accounts:
         _check_jid(jid)
@@ -270,12 +311,11 @@ def creation_script(accounts):
             # Prosody 13.0.1 throws *after* creating the account: it would stay, passwordless.
             raise ValueError(f"{jid}: unknown role {role!r}; expected one of {sorted(KNOWN_ROLES)}")
     credentials = _scram_credentials_of([password for _, password, _ in accounts])
-    lines = [
-        f"> eldwyn_create({quote(jid)}, {quote(role)}, {quote(SCRAM_HASH)}, {literal(derived)})"
-        for (jid, _, role), derived in zip(accounts, credentials)
-    ]
+    arguments = [f"{{ {quote(jid)}, {quote(role)}, {literal(derived)} }}"
+                 for (jid, _, role), derived in zip(accounts, credentials)]
     helper = " ".join(line.strip() for line in _CREATE_HELPER.strip().splitlines())
-    return _script(lines, prelude=["> " + helper.replace("__READY__", f"{_RESULT_PREFIX} helper ready")])
+    return _script(_batched_calls("eldwyn_create", quote(SCRAM_HASH), arguments),
+                   prelude=["> " + helper.replace("__READY__", f"{_RESULT_PREFIX} helper ready")])
 
 
 def set_password_script(accounts):

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -110,17 +111,27 @@ def test_roles_admins_first_all_members(data):
 
 # ---- Scripts --------------------------------------------------------------------------------
 
-def test_creation_script_a_helper_then_one_line_per_account_and_a_marker():
+def test_creation_script_a_helper_then_the_accounts_and_a_marker():
     script = accounts.creation_script([(f"a@{REALM}", "pw1", "prosody:member"),
                                        (f"b@{REALM}", NASTY, "prosody:member")])
     lines = script.splitlines()
-    assert len(lines) == 4 and script.endswith("\n")
+    assert len(lines) == 3 and script.endswith("\n")
     assert lines[0].startswith("> (function() ") and "eldwyn_create = function" in lines[0]
-    assert lines[1].startswith(f'> eldwyn_create("a@{REALM}", "prosody:member", "SHA-1", {{ salt = "')
-    assert lines[2].startswith(f'> eldwyn_create("b@{REALM}", "prosody:member", "SHA-1", {{ salt = "')
-    assert lines[3] == '> "eldwyn-accounts: expect 2"'
+    assert lines[1].startswith(f'> eldwyn_create("SHA-1", {{ "a@{REALM}", "prosody:member", {{ salt = "')
+    assert f'}} }}, {{ "b@{REALM}", "prosody:member", {{ salt = "' in lines[1]
+    assert lines[2] == '> "eldwyn-accounts: expect 1"'
     # The passwords themselves never leave the operator's machine.
     assert "pw1" not in script and NASTY not in script and "p\\\"a" not in script
+
+
+def test_many_accounts_are_split_into_lines_the_shell_accepts():
+    jids = [f"user{index:04d}@{REALM}" for index in range(100)] + [f"{'x' * 1000}@{REALM}"]
+    lines = accounts.creation_script([(jid, "pw", "prosody:member") for jid in jids]).splitlines()
+    calls = lines[1:-1]
+    assert len(calls) == 4 and lines[-1] == '> "eldwyn-accounts: expect 4"'
+    # Prosody closes the shell's session on a line over 10,000 bytes once XML-escaped.
+    assert all(accounts._xml_length(line) <= accounts._LINE_BUDGET for line in lines)
+    assert [jid for line in calls for jid in re.findall(r'\{ "([^"]+)", "prosody:member"', line)] == jids
 
 
 def test_scram_credentials_match_rfc_5802():
@@ -202,9 +213,10 @@ def test_the_helper_stores_the_derived_credentials_and_enables(tmp_path):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "result\teldwyn-accounts: helper ready"
-    assert lines[1:4] == [f"result\ttrue\tCreated {name}@{REALM} with role 'prosody:member'" for name, _ in users]
-    assert lines[4] == "result\teldwyn-accounts: expect 3"
-    stored = {bytes.fromhex(fields[1]).decode(): fields[2:] for fields in map(str.split, lines[5:])}
+    assert lines[1] == "result\ttrue\t" + "; ".join(
+        f"Created {name}@{REALM} with role 'prosody:member'" for name, _ in users)
+    assert lines[2] == "result\teldwyn-accounts: expect 1"
+    stored = {bytes.fromhex(fields[1]).decode(): fields[2:] for fields in map(str.split, lines[3:])}
     assert stored.keys() == {name for name, _ in users}
     for name, password in users:
         salt, rounds, stored_key, server_key, *rest = stored[name]
@@ -217,14 +229,24 @@ def test_the_helper_stores_the_derived_credentials_and_enables(tmp_path):
 @pytest.mark.skipif(LUA is None, reason=SKIP_REASON)
 def test_the_helper_refuses_another_hash_and_undoes_a_failed_write(tmp_path):
     script = accounts.creation_script([(f"a@{REALM}", "pw", "prosody:member"),
-                                       (f"a@other.{REALM}", "pw", "prosody:member")])
+                                       (f"b@{REALM}", "pw", "prosody:member")])
     refused = _run_helper(tmp_path, script, HASH="SHA-256").stdout.splitlines()
-    assert refused[1:3] == ["result\tnil\tthe host's password_hash is not SHA-1",
-                            f"result\tnil\tNo such host: other.{REALM}"]
+    assert refused[1] == f"result\tnil\ta@{REALM}: the host's password_hash is not SHA-1"
     assert not [line for line in refused if line.startswith("stored")]
     failed = _run_helper(tmp_path, script, FAIL_SET="1").stdout.splitlines()
-    assert failed[1:3] == ["deleted a", "result\tnil\tCould not create user: disk full"]
+    assert failed[1:3] == ["deleted a", f"result\tnil\ta@{REALM}: Could not create user: disk full"]
     assert not [line for line in failed if line.startswith("stored")]
+
+
+@pytest.mark.skipif(LUA is None, reason=SKIP_REASON)
+def test_the_helper_stops_at_the_first_failure_and_names_what_it_did(tmp_path):
+    script = accounts.creation_script([(f"a@{REALM}", "pw", "prosody:member"),
+                                       (f"b@other.{REALM}", "pw", "prosody:member"),
+                                       (f"c@{REALM}", "pw", "prosody:member")])
+    lines = _run_helper(tmp_path, script).stdout.splitlines()
+    assert lines[1] == (f"result\tnil\tb@other.{REALM}: No such host: other.{REALM}"
+                        f" (done before it: Created a@{REALM} with role 'prosody:member')")
+    assert [bytes.fromhex(line.split()[1]).decode() for line in lines if line.startswith("stored")] == ["a"]
 
 
 @pytest.mark.parametrize("password, problem", [
@@ -277,17 +299,21 @@ for line in sys.stdin:
     if os.path.exists(state + ".die"):
         print("--- session closed ---")
         sys.exit(0)
-    m = re.match(r'(> eldwyn_create|user:password)\("([^"]+)"', line)
+    m = re.match(r'(user:password)\("([^"]+)"', line)
     if line.startswith("> (function() "):  # the helper's definition
         out.write("| Result: eldwyn-accounts: helper ready\n")
     elif line.startswith('> "'):
         out.write("| Result: " + line[3:-1] + "\n")
-    elif m and m.group(1) == "> eldwyn_create":
-        if m.group(2) in users:
-            out.write("! Error: User exists\n")
+    elif line.startswith("> eldwyn_create("):
+        done = []
+        for jid in re.findall(r'\{ "([^"]+)", "prosody:member"', line):
+            if jid in users:
+                out.write("! Error: %s: User exists (done before it: %s)\n" % (jid, "; ".join(done)))
+                break
+            users.add(jid)
+            done.append("Created %s with role 'prosody:member'" % jid)
         else:
-            users.add(m.group(2))
-            out.write("| OK: Created %s with role 'prosody:member'\n" % m.group(2))
+            out.write("| OK: " + "; ".join(done) + "\n")
     elif m:
         out.write("| OK: User password changed\n" if m.group(2) in users else "! Error: No such user\n")
 open(state, "w").write("\n".join(users))
@@ -344,9 +370,9 @@ def test_creates_and_reports(fake, via):
     assert result.returncode == 0, result.stdout + result.stderr
     assert fake.users() == {f"a@{REALM}", f"b@{REALM}"}
     assert result.stdout.splitlines() == [
-        f"prosodyctl shell: | OK: Created a@{REALM} with role 'prosody:member'",
-        f"prosodyctl shell: | OK: Created b@{REALM} with role 'prosody:member'",
-        "eldwyn-accounts: 2 of 2 done",
+        f"prosodyctl shell: | OK: Created a@{REALM} with role 'prosody:member';"
+        f" Created b@{REALM} with role 'prosody:member'",
+        "eldwyn-accounts: 1 of 1 done",
     ]
     _secret_free(result, "secret-a", NASTY, "eldwyn_create", "stored_key", "helper ready")
     assert "package.preload.readline" in fake.lua_init()
@@ -357,8 +383,8 @@ def test_an_existing_account_fails_the_command(fake):
     result = fake.apply_file(accounts.creation_script([(f"b@{REALM}", "two", "prosody:member"),
                                                        (f"a@{REALM}", "three", "prosody:member")]))
     assert result.returncode == 1
-    assert "! Error: User exists" in result.stdout
-    assert "FAILED (prosodyctl rc 0, 1 of 2 done, 1 errors)" in result.stderr
+    assert f"! Error: a@{REALM}: User exists (done before it: Created b@{REALM}" in result.stdout
+    assert "FAILED (prosodyctl rc 0, 0 of 1 done, 1 errors)" in result.stderr
     _secret_free(result, "two", "three")
 
 

@@ -125,3 +125,30 @@ def test_prosody_listens_on_ipv4_and_ipv6(vm, port):
 def test_prosody_logged_no_errors(vm):
     errors = vm.check_output("cat /var/log/prosody/prosody.err 2>/dev/null || true")
     assert errors == "", errors
+
+
+def test_seeded_accounts_hold_the_keys_derived_from_their_secrets(vm):
+    """Each seeded account stores exactly what Prosody's internal_hashed stores: SCRAM-SHA-1 keys
+    with its own salt and 10,000 rounds, derived from its password in the secrets store; never
+    the password. (tests/vm/test_30 logs in with them.)"""
+    from eldwyn.accounts import MEMBER_ROLE, roles_for, scram_credentials
+    from eldwyn.secrets import SecretsStore, account_password_name
+
+    store = SecretsStore(CONFIG.secrets_dir)
+    query = ("SELECT user, store, key, value FROM prosody WHERE host = '{realm}'"
+             " AND store IN ('accounts', 'account_roles') ORDER BY 1, 2, 3")
+    rows = [line.split("|") for line in vm.check_output(
+        f'sqlite3 -readonly /var/lib/prosody/prosody.sqlite "{query.format(realm=CONFIG.realm)}"').splitlines()]
+    salts = set()
+    for jid, role in roles_for(CONFIG):
+        user = jid.split("@")[0]
+        record = {key: value for name, kind, key, value in rows if name == user and kind == "accounts"}
+        assert sorted(record) == ["created", "iteration_count", "salt", "server_key", "stored_key", "updated"], jid
+        expected = scram_credentials(store.get(account_password_name(jid)), salt=record["salt"])
+        assert (record["stored_key"], record["server_key"], record["iteration_count"]) == (
+            expected["stored_key"], expected["server_key"], "10000"), jid
+        assert role == MEMBER_ROLE
+        assert ("_default", MEMBER_ROLE) in [(key, value) for name, kind, key, value in rows
+                                             if name == user and kind == "account_roles"], jid
+        salts.add(record["salt"])
+    assert len(salts) == len(roles_for(CONFIG))
