@@ -41,7 +41,8 @@ import shlex
 import stringprep
 import unicodedata
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+
+from gevent.threadpool import ThreadPool
 
 from eldwyn import prosody
 from eldwyn.lua import literal, quote
@@ -203,9 +204,14 @@ def scram_credentials(password, salt=None, iterations=SCRAM_ITERATIONS):
 
 
 def _scram_credentials_of(passwords):
-    # hashlib's PBKDF2 releases the GIL: threads use every core.
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(scram_credentials, passwords))
+    # hashlib's PBKDF2 releases the GIL: threads use every core. gevent's pool, because pyinfra
+    # monkey-patches threading, and concurrent.futures' threads would then be greenlets taking
+    # turns on one core (measured under pyinfra: 4.9 s for 1,000 passwords, 2.5 s with this).
+    pool = ThreadPool(os.cpu_count() or 1)
+    try:
+        return pool.map(scram_credentials, passwords)
+    finally:
+        pool.kill()
 
 
 # The first line of a creation script: defines eldwyn_create(hash, {jid, role, credentials}, ...)
