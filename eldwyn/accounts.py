@@ -363,10 +363,10 @@ ok=$(printf '%s\n' "$out" | grep -c '^| OK: ')
 failed=$(printf '%s\n' "$out" | grep -c -E '^(! |\*\* )')
 printf '%s\n' "$out" | grep -v '^| Result: __RESULT_PREFIX__ ' | sed -e 's/^/prosodyctl shell: /'
 if [ "$rc" -ne 0 ] || [ -z "$expected" ] || [ "$failed" -ne 0 ] || [ "$ok" -ne "$expected" ]; then
-  echo "eldwyn-accounts: FAILED (prosodyctl rc $rc, $ok of ${expected:-?} done, $failed errors)" >&2
+  echo "eldwyn-accounts: FAILED (prosodyctl rc $rc, $ok of ${expected:-?} shell commands done, $failed errors)" >&2
   exit 1
 fi
-echo "eldwyn-accounts: $ok of $expected done"
+echo "eldwyn-accounts: $ok of $expected shell commands done"
 """
 
 

@@ -372,7 +372,7 @@ def test_creates_and_reports(fake, via):
     assert result.stdout.splitlines() == [
         f"prosodyctl shell: | OK: Created a@{REALM} with role 'prosody:member';"
         f" Created b@{REALM} with role 'prosody:member'",
-        "eldwyn-accounts: 1 of 1 done",
+        "eldwyn-accounts: 1 of 1 shell commands done",
     ]
     _secret_free(result, "secret-a", NASTY, "eldwyn_create", "stored_key", "helper ready")
     assert "package.preload.readline" in fake.lua_init()
@@ -384,7 +384,7 @@ def test_an_existing_account_fails_the_command(fake):
                                                        (f"a@{REALM}", "three", "prosody:member")]))
     assert result.returncode == 1
     assert f"! Error: a@{REALM}: User exists (done before it: Created b@{REALM}" in result.stdout
-    assert "FAILED (prosodyctl rc 0, 0 of 1 done, 1 errors)" in result.stderr
+    assert "FAILED (prosodyctl rc 0, 0 of 1 shell commands done, 1 errors)" in result.stderr
     _secret_free(result, "two", "three")
 
 
@@ -414,7 +414,7 @@ def test_a_missing_script_fails(fake, tmp_path):
 
 def test_empty_script_succeeds(fake):
     result = fake.apply_stdin(accounts.creation_script([]))
-    assert result.returncode == 0 and "0 of 0 done" in result.stdout
+    assert result.returncode == 0 and "0 of 0 shell commands done" in result.stdout
 
 
 @pytest.mark.skipif(LUA is None, reason=SKIP_REASON)
