@@ -7,13 +7,14 @@ Mechanism (checked against Prosody 13.0.1 from Debian 13, server running):
 * The missing accounts are created by ONE ``prosodyctl shell`` session fed a script on stdin
   (``creation_script``): a first line defining ``eldwyn_create`` (``_CREATE_HELPER``), then
   ``eldwyn_create(hash, {jid, role, credentials}, ...)`` lines of about 25 accounts each. The
-  shell reads non-tty stdin line by line and runs each line after the previous one finished. ``eldwyn_create`` does what
-  the shell's ``user:create`` does (``usermanager.create_user_with_role``: refuse an existing
-  account untouched, give it its role, store it, undo on failure) but derives nothing: the SCRAM
-  credentials are derived here, on the operator's machine, in parallel
-  (``scram_credentials``), and stored as they are. The PBKDF2 of 10,000 rounds that
-  ``user:create`` runs per account costs 0.155 s under the test bed's emulation (155 s for
-  1,000 accounts); here 1,000 take about 2.5 s. The plaintext never reaches the host at all.
+  shell reads non-tty stdin line by line and runs each line after the previous one finished.
+  ``eldwyn_create`` does what the shell's ``user:create`` does
+  (``usermanager.create_user_with_role``: refuse an existing account untouched, give it its
+  role, store it, undo on failure) but derives nothing: the SCRAM credentials are derived here,
+  on the operator's machine, in parallel (``scram_credentials``), and stored as they are.
+  The PBKDF2 of 10,000 rounds that ``user:create`` runs per account costs 0.155 s under the
+  test bed's emulation (155 s for 1,000 accounts); here 1,000 take about 2.5 s. The plaintext
+  never reaches the host at all.
   Rotation is the separate ``set_password_script`` (``user:password``, which also ends the
   user's sessions), deletion ``delete_script``.
   2 SSH round trips in all (the query, and the apply command), whatever N.
