@@ -54,12 +54,12 @@ def main():
     ratio = round(seconds["large"] / seconds["small"], 2)
     lines = []
     for label, (accounts, groups) in sizes.items():
-        first = runs[label][0]["apply"]
+        first, first_rerun = runs[label][0]["apply"], runs[label][0]["rerun"]
         lines += [f"{label}: {accounts} accounts, {groups} groups: deploy median {seconds[label]} s"
                   f" ({', '.join(str(run['apply'].seconds) for run in runs[label])}),"
                   f" {first.commands} commands, {first.uploads} uploads, {first.changed} changes;"
                   f" re-run median {median([run['rerun'].seconds for run in runs[label]])} s,"
-                  f" {runs[label][0]['rerun'].commands} commands, 0 changes",
+                  f" {first_rerun.commands} commands, 0 changes",
                   f"{label}: the slowest phases of its first deploy:", *slowest_lines(first, 3)]
     lines.append(f"large/small median deploy time: {ratio} (target <= {TARGET_RATIO})")
     results = {label: {"accounts": sizes[label][0], "groups": sizes[label][1], "median_seconds": seconds[label],

@@ -2,8 +2,9 @@
 when missing. An existing account is never touched (no password is reset by a deploy).
 
 Two round trips whatever their number: one query of the store, one `prosodyctl shell` session
-fed the creation script on stdin (passwords come from the operator's secrets store and never
-appear on a command line, in a file on the host or in pyinfra's output; see eldwyn/accounts.py).
+fed the creation script on stdin. Passwords come from the operator's secrets store and never
+leave this machine: only the SCRAM keys derived from them reach the host, never on a command
+line, in a file on the host or in pyinfra's output (see eldwyn/accounts.py).
 """
 
 from pyinfra import host

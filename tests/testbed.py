@@ -9,6 +9,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from eldwyn.accounts import DATABASE
+
 REPO = Path(__file__).resolve().parent.parent
 PORTS = {name: p for name, p in json.loads((REPO / "testbed" / "ports.json").read_text()).items()
          if not name.startswith("_")}
@@ -105,7 +107,7 @@ def operator_task(name: str, **data) -> DeployRun:
 def accounts_on_vm(vm) -> list[str]:
     """Every account in the VM's Prosody store, as bare JIDs, sorted (read with sqlite3)."""
     query = "SELECT DISTINCT user || '@' || host FROM prosody WHERE store = 'accounts' ORDER BY 1"
-    return sorted(vm.check_output(f'sqlite3 -readonly /var/lib/prosody/prosody.sqlite "{query}"').split())
+    return sorted(vm.check_output(f'sqlite3 -readonly {DATABASE} "{query}"').split())
 
 
 def fresh_vm(ssh_config: Path) -> None:

@@ -3,7 +3,9 @@ come from the same validated data the deploy used (tests.testbed.config_for_test
 
 import pytest
 
+from eldwyn.accounts import DATABASE, MEMBER_ROLE, roles_for, scram_credentials
 from eldwyn.host_files import DEBIAN_LOCALHOST_LINK, firewall_files, prosody_config_files, realm_config_link
+from eldwyn.secrets import SecretsStore, account_password_name
 from tests.testbed import config_for_testbed
 
 CONFIG = config_for_testbed()
@@ -131,14 +133,11 @@ def test_seeded_accounts_hold_the_keys_derived_from_their_secrets(vm):
     """Each seeded account stores exactly what Prosody's internal_hashed stores: SCRAM-SHA-1 keys
     with its own salt and 10,000 rounds, derived from its password in the secrets store; never
     the password. (tests/vm/test_30 logs in with them.)"""
-    from eldwyn.accounts import MEMBER_ROLE, roles_for, scram_credentials
-    from eldwyn.secrets import SecretsStore, account_password_name
-
     store = SecretsStore(CONFIG.secrets_dir)
     query = ("SELECT user, store, key, value FROM prosody WHERE host = '{realm}'"
              " AND store IN ('accounts', 'account_roles') ORDER BY 1, 2, 3")
     rows = [line.split("|") for line in vm.check_output(
-        f'sqlite3 -readonly /var/lib/prosody/prosody.sqlite "{query.format(realm=CONFIG.realm)}"').splitlines()]
+        f'sqlite3 -readonly {DATABASE} "{query.format(realm=CONFIG.realm)}"').splitlines()]
     salts = set()
     for jid, role in roles_for(CONFIG):
         user = jid.split("@")[0]
