@@ -38,10 +38,10 @@ MANIFEST = "manifest.json"
 HOST_ARCHIVE = "host.tar"
 SECRETS = "secrets"
 PARTIAL_SUFFIX = ".partial"
+ADOPTED = "adopted"  # the manifest's record of a host this package never deployed
 
 # On the host: where snapshots are made, and the record of every restore done.
 WORK_DIR = "/var/lib/eldwyn-xmpp"
-SNAPSHOT_DIR = f"{WORK_DIR}/snapshots"  # work space; the result goes to /var/tmp
 RESTORE_DIR = f"{WORK_DIR}/restore"
 RESTORED_DIR = f"{WORK_DIR}/restored"
 
@@ -83,35 +83,60 @@ def archived_paths(config):
 
 
 def snapshot_command(config):
-    """The shell script (run as root, through sudo) that snapshots the host and prints the path
-    of the archive: mode 0600 in a fresh 0700 directory, both owned by the login user (sudo's
-    SUDO_USER) so that it can be fetched over SFTP without root. The caller removes it.
+    """The shell script (run as root, through sudo) that snapshots a host this package deployed
+    and prints the path of the archive (see ``snapshot_script``)."""
+    return snapshot_script(copies=[(f"/{store}", store) for store in stores(config)],
+                           paths=archived_paths(config))
 
-    The stores are copied with SQLite's online backup while the services keep running (a
-    consistent copy at one instant); the archive gets the copies under the live files' names,
-    owners and modes. Files that change while tar reads them (an upload in progress) make tar
-    warn, not fail.
+
+def snapshot_script(copies, paths):
+    """The shell script (run as root, through sudo) that snapshots a host and prints the path of
+    the archive: mode 0600 in a fresh 0700 directory under /var/tmp, both owned by the login user
+    (sudo's SUDO_USER) so that it can be fetched over SFTP without root. The caller removes it.
+
+    ``copies``: [(live SQLite file, archive member)], each copied with SQLite's online backup
+    while the services keep running (a consistent copy at one instant), read-only: a store that
+    is locked for longer than 20 s, or needs recovery (a hot journal), fails the snapshot rather
+    than being written to. The archive gets each copy under its member name with the live
+    file's owner and mode, and never the live file or its side files. ``paths``: the files and
+    directories archived as they are (archive member names). Files that change while tar reads
+    them (an upload in progress) make tar warn, not fail. Nothing outside the snapshot's own
+    work directory is written.
     """
-    excluded = [f"--exclude={store}{side}" for store in stores(config) for side in _SQLITE_SIDE_FILES]
+    excluded = [f"--exclude={source.lstrip('/')}{side}" for source, _ in copies for side in _SQLITE_SIDE_FILES]
+    excluded += [f"--exclude={member}{side}" for _, member in copies for side in _SQLITE_SIDE_FILES]
     data_dir = _member(prosody.DATA_DIR)
     excluded += [f"--exclude={data_dir}/prosody.sock", f"--exclude={data_dir}/.shell_history"]
     q = shlex.quote
-    return "\n".join([
+    lines = [
         "set -eu",
         "umask 077",
-        f"mkdir -p {SNAPSHOT_DIR}",
-        f"work=$(mktemp -d {SNAPSHOT_DIR}/work.XXXXXX)",
+        "work=$(mktemp -d /var/tmp/eldwyn-snapshot.XXXXXX)",
         "trap 'rm -rf -- \"$work\"' EXIT",
         "copies=''",
-        f"for db in {' '.join(q(store) for store in stores(config))}; do",
-        '  [ -e "/$db" ] || continue',
-        '  mkdir -p "$work/db/$(dirname "$db")"',
-        '  sqlite3 -bail "/$db" ".timeout 20000" ".backup \'$work/db/$db\'"',
-        '  chown --reference="/$db" "$work/db/$db" && chmod --reference="/$db" "$work/db/$db"',
-        '  copies="$copies $db"',
-        "done",
+        # SQLite's online backup, from a read-only connection: the sqlite3 shell, else Python's.
+        "online_backup() {",
+        "  if command -v sqlite3 >/dev/null; then",
+        "    sqlite3 -readonly -bail \"$1\" \".timeout 20000\" \".backup '$2'\"",
+        "  else",
+        "    python3 -c 'import sqlite3, sys; s = sqlite3.connect(\"file:\" + sys.argv[1] + \"?mode=ro\",'"
+        "' uri=True, timeout=20); d = sqlite3.connect(sys.argv[2]); s.backup(d); d.close()' \"$1\" \"$2\"",
+        "  fi",
+        "}",
+    ]
+    for source, member in copies:
+        lines += [
+            f"if [ -e {q(source)} ]; then",
+            f"  mkdir -p \"$work/db/$(dirname {q(member)})\"",
+            f"  online_backup {q(source)} \"$work/db/\"{q(member)}",
+            f"  chown --reference={q(source)} \"$work/db/\"{q(member)}",
+            f"  chmod --reference={q(source)} \"$work/db/\"{q(member)}",
+            f"  copies=\"$copies \"{q(member)}",
+            "fi",
+        ]
+    lines += [
         "present=''",
-        f"for path in {' '.join(q(path) for path in archived_paths(config))}; do",
+        f"for path in {' '.join(q(path) for path in paths)}; do",
         '  if [ -e "/$path" ]; then present="$present $path"; fi',
         "done",
         '[ -n "$present" ] || { echo "nothing to back up on this host" >&2; exit 1; }',
@@ -122,7 +147,8 @@ def snapshot_command(config):
         'mv "$work/host.tar" "$out/host.tar"',
         'if [ -n "${SUDO_USER:-}" ]; then chown -R "$SUDO_USER" "$out"; fi',
         'echo "$out/host.tar"',
-    ])
+    ]
+    return "\n".join(lines)
 
 
 def restore_command(backup, archive, config):
@@ -223,9 +249,11 @@ def new_backup_dir(backup_dir, host_name, now=None):
     return directory
 
 
-def complete(directory, *, host_name, realm, store, now=None):
+def complete(directory, *, host_name, realm, store, now=None, adopted=None):
     """Adds the secrets and the manifest to ``directory`` (which holds host.tar) and gives it
-    its final name; returns the final path."""
+    its final name; returns the final path. ``adopted``: for a host this package never deployed
+    (eldwyn/adopt.py), what the restore must know of it: ``prosody_version`` and
+    ``file_stores``, the hosts whose data is in Prosody's file storage, not in the SQL store."""
     now = now or datetime.now(timezone.utc)
     secrets = directory / SECRETS
     secrets.mkdir(mode=0o700)
@@ -248,6 +276,8 @@ def complete(directory, *, host_name, realm, store, now=None):
         "files": files,
         "archive_members": _archive_members(archive),
     }
+    if adopted is not None:
+        manifest[ADOPTED] = adopted
     manifest_path = directory / MANIFEST
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     manifest_path.chmod(0o600)
@@ -271,6 +301,17 @@ class Backup:
     @property
     def accounts(self):
         return frozenset(self.manifest["accounts"])
+
+    @property
+    def adopted(self):
+        """The manifest's ``adopted`` record (a host this package never deployed), or None."""
+        return self.manifest.get(ADOPTED)
+
+    @property
+    def file_stores(self):
+        """The hosts whose data the backup holds in Prosody's file storage (adopted from a host
+        whose components did not use SQL): imported into the SQL store by the restore."""
+        return tuple((self.adopted or {}).get("file_stores", ()))
 
     @property
     def archive(self):
@@ -297,6 +338,21 @@ class Backup:
 
 def _fail(problem):
     raise BackupError(problem)
+
+
+def _check_adopted(adopted, manifest_path, realm):
+    if not isinstance(adopted, dict) or not isinstance(adopted.get("prosody_version"), str) \
+            or not isinstance(adopted.get("file_stores"), list):
+        _fail(f"{manifest_path}: {ADOPTED!r} must hold 'prosody_version' and 'file_stores'")
+    from eldwyn.adopt import version_tuple  # (eldwyn.adopt imports this module)
+
+    version = adopted["prosody_version"]
+    if version_tuple(version)[:2] > prosody.TARGET_SERIES:
+        _fail(f"taken from Prosody {version}, newer than the target's {prosody.TARGET_SERIES_NAME}:"
+              " its store may not be readable there")
+    for name in adopted["file_stores"]:
+        if not isinstance(name, str) or not (name == realm or name.endswith("." + realm)):
+            _fail(f"{manifest_path}: file store {name!r} is not a host of the realm {realm!r}")
 
 
 def verify(path, realm):
@@ -326,6 +382,9 @@ def verify(path, realm):
             _fail(f"{manifest_path}: {key!r} is missing or not a {kind.__name__}")
     if manifest["realm"] != realm:
         _fail(f"{path}: a backup of the realm {manifest['realm']!r}, not of {realm!r}")
+    adopted = manifest.get(ADOPTED)
+    if adopted is not None:
+        _check_adopted(adopted, manifest_path, realm)
     files = manifest["files"]
     if HOST_ARCHIVE not in files:
         _fail(f"{manifest_path}: lists no {HOST_ARCHIVE}")

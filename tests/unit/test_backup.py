@@ -172,7 +172,7 @@ def test_the_host_scripts_are_valid_shell(taken, restoring, script):
     config = restoring(taken)
     if script == "snapshot":
         text = backup.snapshot_command(config)
-        assert ".backup '$work/db/$db'" in text and "--exclude=var/lib/prosody/prosody.sqlite-wal" in text
+        assert "online_backup /var/lib/prosody/prosody.sqlite" in text and "--exclude=var/lib/prosody/prosody.sqlite-wal" in text
     else:
         text = backup.restore_command(config.restore_from, "/var/lib/eldwyn-xmpp/restore/x.tar", config)
         assert config.restore_from.archive_sha256 in text
