@@ -5,6 +5,8 @@
   is empty. ``ELDWYN_SSH_USER`` picks the login (default: your SSH config's).
 - ``testbed``: the Vagrant VM of this repository (``testbed/bin/up``), reached through the
   port forwarded to 127.0.0.1. Its connection settings are in group_data/testbed.py.
+- ``legacy_testbed``: the test bed's stand-in for the hand-built Eldwyn (Debian 12, Prosody 0.12,
+  testbed/legacy/up), only ever the source of operator_tasks/adopt.py; group_data/legacy_testbed.py.
 
 Always name the group: ``--limit testbed`` or ``--limit production``.
 """
@@ -16,3 +18,5 @@ _production_host = _os.environ.get("ELDWYN_HOST", "").strip()
 production = [_production_host] if _production_host else []
 
 testbed = ["eldwyn-vm"]
+
+legacy_testbed = ["legacy-eldwyn"]

@@ -4,7 +4,8 @@ The local CA and every key it issued live in the operator's secrets store, never
 host: a rebuilt host gets the same certificates back, and the CA key never leaves the
 operator's machine. A certificate is re-issued only when eldwyn.pki.needs_reissue says so
 (fewer than tls_renew_before_days left, names changed, another CA). Operator-supplied files
-(tls_certificate_files) are used as they are.
+(tls_certificate_files) are used as they are; so are an adopted host's certificates
+(adopted_names) while they are good (tls_keep_adopted_certificates).
 """
 
 import datetime
@@ -37,11 +38,32 @@ def _names_in_store(name):
     return f"tls-{name}.crt", f"tls-{name}.key"
 
 
+def adopted_names(name):
+    """The names in the secrets store of the certificate and key that the old Eldwyn served for
+    ``name``: written into an adopted backup (operator_tasks/adopt.py), copied into the store by
+    the restore (eldwyn.backup.merge_secrets)."""
+    return f"adopted-tls-{name}.crt", f"adopted-tls-{name}.key"
+
+
+def _adopted(certificate, tls, store, now):
+    """The adopted (cert_pem, key_pem) of this name if it is to be served, else None."""
+    cert_secret, key_secret = adopted_names(certificate.name)
+    if not (tls.keep_adopted and store.exists(cert_secret) and store.exists(key_secret)):
+        return None
+    cert_pem, key_pem = store.get_bytes(cert_secret), store.get_bytes(key_secret)
+    if pki.usable_as_is(cert_pem, key_pem, certificate.name, now=now, renew_before_days=tls.renew_before_days):
+        return None
+    return cert_pem, key_pem
+
+
 def certificate_for(certificate, tls, store, now=None):
     """The Issued certificate of one Certificate (config.tls.certificates[i])."""
     if certificate.supplied_certificate:
         return Issued(certificate.name, Path(certificate.supplied_certificate).read_bytes(),
                       Path(certificate.supplied_key).read_bytes(), None)
+    adopted = _adopted(certificate, tls, store, now)
+    if adopted:
+        return Issued(certificate.name, *adopted, None)
     ca_key, ca_cert = ensure_ca(tls, store)
     cert_secret, key_secret = _names_in_store(certificate.name)
     current = store.get_bytes(cert_secret) if store.exists(cert_secret) else None

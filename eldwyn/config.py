@@ -86,6 +86,7 @@ class Tls:
     certificate_validity_days: int
     renew_before_days: int
     certificates: tuple  # of Certificate, realm first
+    keep_adopted: bool = False  # serve an adopted host's certificates while valid (eldwyn/certificates.py)
 
 
 @dataclass(frozen=True)
@@ -601,6 +602,7 @@ def _tls(data, hosts, supplied):
         certificate_validity_days=validity,
         renew_before_days=renew,
         certificates=tuple(_certificate(name, prosody.DATA_DIR, supplied) for name in hosts),
+        keep_adopted=_bool(data["tls_keep_adopted_certificates"], "tls_keep_adopted_certificates"),
     )
 
 
@@ -760,6 +762,7 @@ KNOWN_KEYS = (
     "xmpp_archive_expires_after", "xmpp_components", "xmpp_ports", "xmpp_http_interfaces",
     "xmpp_shared_roster_groups", "tls_ca_common_name", "tls_ca_validity_days",
     "tls_certificate_validity_days", "tls_renew_before_days", "tls_certificate_files",
+    "tls_keep_adopted_certificates",
     "firewall_packages", "firewall_xmpp_tcp_ports", "firewall_other_tcp_ports", "secrets_dir",
     "signup_site_name", "signup_listen_port", "signup_packages", "signup_allowed_email_domains",
     "signup_reserved_usernames", "signup_min_password_length", "signup_invite_expiry_seconds",

@@ -135,6 +135,34 @@ def is_signed_by(cert_pem, ca_cert_pem):
     return True
 
 
+def covers(cert_pem, name):
+    """True if the certificate's SAN names ``name``, itself or by a wildcard for its parent."""
+    parent = name.split(".", 1)[1] if "." in name else None
+    return any(each.lower() == name.lower() or (parent and each.lower() == f"*.{parent}".lower())
+               for each in certificate_names(cert_pem))
+
+
+def usable_as_is(cert_pem, key_pem, name, now=None, renew_before_days=30):
+    """Why a certificate not issued by us (an adopted one) cannot be served for ``name``, or None:
+    unreadable, does not name it, its key does not match, not valid yet, or fewer than
+    ``renew_before_days`` days left."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        if not key_matches_certificate(key_pem, cert_pem):
+            return "its key does not match"
+    except (ValueError, TypeError):
+        return "not a PEM certificate and key"
+    if not covers(cert_pem, name):
+        return f"does not name {name} (names {certificate_names(cert_pem)})"
+    now = _now(now)
+    if cert.not_valid_before_utc > now:
+        return f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    left = cert.not_valid_after_utc - now
+    if left < datetime.timedelta(days=renew_before_days):
+        return f"expires in {left.days} days (renewal below {renew_before_days})"
+    return None
+
+
 def needs_reissue(cert_pem, names, ca_cert_pem, now=None, renew_before_days=30):
     """Why the certificate must be issued again, or None if it is good as it is.
 

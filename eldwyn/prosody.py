@@ -11,6 +11,9 @@ import re
 CONFIG_DIR = "/etc/prosody"
 DATA_DIR = "/var/lib/prosody"  # Prosody's data_path; also its working directory under systemd
 GROUPS_FILE = f"{DATA_DIR}/groups.txt"
+# The Prosody series Debian 13 ships (13.0.x): a store from a newer series is not restored.
+TARGET_SERIES = (13, 0)
+TARGET_SERIES_NAME = "13.0"
 
 # mod_X shipped by the `prosody` package (13.0.1): modules/mod_X.lua or modules/mod_X/mod_X.lua,
 # except muc, which lives in modules/muc/mod_muc.lua.

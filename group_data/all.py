@@ -187,6 +187,13 @@ tls_renew_before_days = 30
 # Paths are on the operator's machine; the deploy uploads them to the paths above.
 tls_certificate_files = {}
 
+# The old Eldwyn's certificates, after a restore of a backup made by operator_tasks/adopt.py
+# (the restore keeps them in the secrets store as adopted-tls-<name>.crt/.key): True serves each
+# one for its name while it names it, its key matches, and more than tls_renew_before_days days
+# are left, so that clients that trusted the old server keep trusting the new one; then (or with
+# False) the local CA issues that name's certificate as usual. tls_certificate_files wins.
+tls_keep_adopted_certificates = True
+
 # ---- Secrets ---------------------------------------------------------------------------------
 
 # Directory holding the CA key and account passwords, outside any git work tree, mode 0700.

@@ -1,0 +1,81 @@
+"""Adopts a Prosody server this package never deployed (the hand-built Eldwyn, Prosody 0.12):
+reads it without changing anything there and writes a backup that a deploy restores onto a fresh
+Debian 13 host (backup_restore_from), into backup_dir/<host>/<UTC time>/. See eldwyn/adopt.py.
+
+    ELDWYN_HOST=old-eldwyn.example pyinfra inventory.py operator_tasks/adopt.py --limit production
+
+The host is learnt from its own files (Prosody's configuration, read by Prosody's own config
+loader); our data gives only the realm it must serve and where backups go. The report at the end
+counts what the backup carries and says what it cannot carry.
+"""
+
+import shlex
+import shutil
+
+from pyinfra import host
+from pyinfra.api.exceptions import DeployError
+from pyinfra.operations import python
+
+from eldwyn import adopt, backup
+from eldwyn.operator import run_on_host, say
+from eldwyn.preflight import host_config
+
+config = host_config(host)
+
+
+class NotAdoptable(DeployError):
+    """The host cannot be adopted (one line says why); nothing was written anywhere."""
+
+
+def take_over(state, host):
+    legacy = _discover(state, host)
+    directory = backup.new_backup_dir(config.backup_dir, host.name)
+    remote = None
+    try:
+        try:
+            remote = run_on_host(state, host, adopt.snapshot_command(legacy, config.realm))[-1].strip()
+        except DeployError as error:
+            raise NotAdoptable(f"{host.name}: could not copy the old host's store: {error}") from None
+        archive = directory / backup.HOST_ARCHIVE
+        # The snapshot belongs to the login user (mode 0600): fetched over SFTP without sudo,
+        # which would make a world-readable copy of it in /tmp first.
+        if not host.get_file(remote, str(archive), _sudo=False):
+            raise DeployError(f"{host.name}: could not download {remote}")
+        inspection = adopt.inspect(archive, legacy, config.realm)
+        # No secrets of ours go in (the old host never had any): only its certificates and keys.
+        final = backup.complete(directory, host_name=host.name, realm=config.realm,
+                                store=adopt.AdoptedSecrets(inspection, config.realm),
+                                adopted={"prosody_version": legacy.version,
+                                         "file_stores": legacy.file_stores(config.realm)})
+    except adopt.AdoptError as error:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise NotAdoptable(f"{host.name}: {error}") from None
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)  # never leave half a backup behind
+        raise
+    finally:
+        if remote:
+            run_on_host(state, host, f"rm -rf -- {shlex.quote(remote.rsplit('/', 1)[0])}")
+    manifest = backup.verify(final, config.realm).manifest
+    size = sum(entry["size"] for entry in manifest["files"].values())
+    components = [component.name for component in config.components]
+    for line in adopt.report(legacy, inspection, config.realm, components):
+        say(host, line)
+    say(host, f"Adopted {len(manifest['accounts'])} accounts and {inspection.members} files"
+              f" ({size / 1024 / 1024:.1f} MiB) into {final}")
+
+
+def _discover(state, host):
+    """The Legacy found on the host, or NotAdoptable naming the first problem."""
+    try:
+        legacy = adopt.parse_discovery("\n".join(run_on_host(state, host, adopt.discover_command())))
+    except adopt.AdoptError as error:
+        raise NotAdoptable(f"{host.name}: {error}") from None
+    found = adopt.problems(legacy, config.realm)
+    if found:
+        raise NotAdoptable(f"{host.name}: cannot adopt: " + "; ".join(found))
+    return legacy
+
+
+python.call(name="Adopt the old Prosody server: read its store, files and configuration, change nothing",
+            function=take_over)
