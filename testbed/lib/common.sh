@@ -49,6 +49,7 @@ host_debian_mirror() {
 HOST_PACKAGES=(vagrant vagrant-libvirt libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
                qemu-system-x86 qemu-utils ipxe-qemu seabios debootstrap e2fsprogs fdisk
                openssh-client python3-venv
+               systemd-container  # systemd-nspawn: the legacy Eldwyn container (testbed/legacy)
                lua5.4    # the unit tests parse the rendered Lua config back with a real Lua
                chromium) # the browser tests of the registration site (driven by Playwright)
 
