@@ -19,7 +19,6 @@ What the old host is, is learnt from its own files, never from our data:
 
 import json
 import re
-import shlex
 import sqlite3
 import tarfile
 import tempfile
@@ -318,8 +317,8 @@ def inspect(archive, legacy, realm):
                     and legacy.hosts[host].kind == "muc":
                 rooms[host] += 1
         if store is None:
-            raise AdoptError(f"the snapshot holds no copy of the realm's store ({legacy.hosts[realm].database}):"
-                             " nothing was adopted")
+            raise AdoptError(f"the realm's store {legacy.hosts[realm].database} does not exist on the old host"
+                             " (Prosody creates it on its first write): nothing to adopt")
         _check_store(store)
         connection = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
         try:

@@ -28,6 +28,17 @@ class NotAdoptable(DeployError):
 
 
 def take_over(state, host):
+    """The python.call callback: False (the operation fails) after one line saying why the host
+    cannot be adopted; pyinfra would print a traceback for an exception raised here."""
+    try:
+        _take_over(state, host)
+    except NotAdoptable as error:
+        say(host, f"NOT ADOPTED: {error}")
+        return False
+    return True
+
+
+def _take_over(state, host):
     legacy = _discover(state, host)
     directory = backup.new_backup_dir(config.backup_dir, host.name)
     remote = None
@@ -35,7 +46,7 @@ def take_over(state, host):
         try:
             remote = run_on_host(state, host, adopt.snapshot_command(legacy, config.realm))[-1].strip()
         except DeployError as error:
-            raise NotAdoptable(f"{host.name}: could not copy the old host's store: {error}") from None
+            raise NotAdoptable(f"could not copy the old host's store: {error}") from None
         archive = directory / backup.HOST_ARCHIVE
         # The snapshot belongs to the login user (mode 0600): fetched over SFTP without sudo,
         # which would make a world-readable copy of it in /tmp first.
@@ -49,7 +60,7 @@ def take_over(state, host):
                                          "file_stores": legacy.file_stores(config.realm)})
     except adopt.AdoptError as error:
         shutil.rmtree(directory, ignore_errors=True)
-        raise NotAdoptable(f"{host.name}: {error}") from None
+        raise NotAdoptable(f"{error}") from None
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)  # never leave half a backup behind
         raise
@@ -70,10 +81,10 @@ def _discover(state, host):
     try:
         legacy = adopt.parse_discovery("\n".join(run_on_host(state, host, adopt.discover_command())))
     except adopt.AdoptError as error:
-        raise NotAdoptable(f"{host.name}: {error}") from None
+        raise NotAdoptable(f"{error}") from None
     found = adopt.problems(legacy, config.realm)
     if found:
-        raise NotAdoptable(f"{host.name}: cannot adopt: " + "; ".join(found))
+        raise NotAdoptable(f"cannot adopt: " + "; ".join(found))
     return legacy
 
 

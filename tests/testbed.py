@@ -68,9 +68,9 @@ class DeployRun:
         value = self._grand_total()[2]
         return 0 if value == "-" else int(value)
 
-    def said(self) -> list[str]:
-        """What the operator task printed for the VM ("[eldwyn-vm] ..." lines), in order."""
-        return [line.split("] ", 1)[1] for line in self.output.splitlines() if line.startswith("[eldwyn-vm] ")]
+    def said(self, host: str = "eldwyn-vm") -> list[str]:
+        """What the operator task printed for ``host`` ("[eldwyn-vm] ..." lines), in order."""
+        return [line.split("] ", 1)[1] for line in self.output.splitlines() if line.startswith(f"[{host}] ")]
 
     @property
     def planned_changes(self) -> int:
@@ -78,30 +78,33 @@ class DeployRun:
         return len(re.findall(r"\s1 \(eldwyn-vm\)", self.output))
 
 
-def pyinfra_run(deploy_file: str, *args: str, timeout: int = 1800) -> DeployRun:
+def pyinfra_run(deploy_file: str, *args: str, timeout: int = 1800, limit: str = "testbed",
+                environ: dict | None = None) -> DeployRun:
     """Runs the real pyinfra CLI, as an operator would, with ``deploy_file`` (deploy.py or an
-    operator task) against the test-bed VM."""
+    operator task) against the test-bed VM (or another group of the inventory: ``limit``), with
+    ``environ`` added to the environment."""
     # --dry needs pyinfra's change detection, which -y (no prompt) skips.
     yes = [] if "--dry" in args else ["-y"]
     proc = subprocess.run(
-        [PYINFRA, *yes, "inventory.py", deploy_file, "--limit", "testbed", *args],
+        [PYINFRA, *yes, "inventory.py", deploy_file, "--limit", limit, *args],
         cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(environ or {})},
     )
     output = proc.stdout + proc.stderr
     print(output)  # shown by pytest when a test fails
     return DeployRun(proc.returncode, output)
 
 
-def pyinfra_deploy(*args: str, timeout: int = 1800) -> DeployRun:
+def pyinfra_deploy(*args: str, timeout: int = 1800, environ: dict | None = None) -> DeployRun:
     """The deploy (deploy.py) with the real pyinfra CLI against the test-bed VM."""
-    return pyinfra_run("deploy.py", *args, timeout=timeout)
+    return pyinfra_run("deploy.py", *args, timeout=timeout, environ=environ)
 
 
-def operator_task(name: str, **data) -> DeployRun:
-    """The operator task operator_tasks/<name>.py against the VM, with ``--data key=value``."""
+def operator_task(name: str, limit: str = "testbed", environ: dict | None = None, **data) -> DeployRun:
+    """The operator task operator_tasks/<name>.py against the VM (or the group ``limit``), with
+    ``--data key=value``."""
     args = [arg for key, value in data.items() for arg in ("--data", f"{key}={value}")]
-    return pyinfra_run(f"operator_tasks/{name}.py", *args, timeout=600)
+    return pyinfra_run(f"operator_tasks/{name}.py", *args, timeout=600, limit=limit, environ=environ)
 
 
 def accounts_on_vm(vm) -> list[str]:
