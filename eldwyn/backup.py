@@ -171,10 +171,67 @@ def restore_command(backup, archive, config):
         "mkdir -p -m 0700 /var/lib/private",
         "tar --extract --file \"$archive\" --directory / --same-owner --preserve-permissions"
         f" {' '.join(q(member) for member in members)}",
+        *(adopted_steps(backup, config) if backup.adopted else []),
         f"mkdir -p {RESTORED_DIR}",
         f"echo \"restored $(date -u +%FT%TZ) from \"{q(backup.name)} > {RESTORED_DIR}/{backup.id}",
         'for unit in $running; do systemctl start "$unit"; done',
     ])
+
+
+# The role a normal account of ours has (what `prosodyctl shell user create` and our seeding
+# give); admins get prosody:operator from the config's admins list, whatever is stored.
+MEMBER_ROLE = "prosody:member"
+
+
+def adopted_steps(backup, config):
+    """What a restore of an adopted host's backup does after unpacking it, Prosody stopped:
+    the hosts that kept Prosody's file storage there (the page's components: rooms, upload
+    records) are imported into the SQL store with our module (Prosody 13's own storage API,
+    mod_eldwyn_import_files), and every account without a stored role gets the member role
+    (0.12 stored none; Prosody 13 would make them prosody:registered). Prosody 13.0.1 upgrades
+    0.12's SQL schema itself at its first start (its unique index replaces prosody_index)."""
+    q = shlex.quote
+    realm = _sql_text(config.realm)
+    roles = (
+        "INSERT INTO prosody (host, user, store, key, type, value)"
+        f" SELECT DISTINCT a.host, a.user, 'account_roles', '_default', 'string', {_sql_text(MEMBER_ROLE)}"
+        f" FROM prosody a WHERE a.store = 'accounts' AND a.host = {realm} AND NOT EXISTS"
+        " (SELECT 1 FROM prosody r WHERE r.host = a.host AND r.user = a.user AND r.store = 'account_roles');"
+    )
+    lines = []
+    if backup.file_stores:
+        lines += import_file_stores_lines(backup.file_stores, config)
+    lines.append(f"sqlite3 -bail /{PROSODY_STORE} {q(roles)}")
+    return lines
+
+
+IMPORT_CONFIG = f"{RESTORE_DIR}/import.cfg.lua"
+
+
+def import_file_stores_lines(hosts, config):
+    """Shell lines importing ``hosts``' file storage into the SQL store with our module
+    (files/usr/local/lib/prosody/modules/mod_eldwyn_import_files.lua, installed before the
+    restore), under a configuration of its own (templates/var/lib/eldwyn-xmpp/restore/)."""
+    from eldwyn.render import render  # jinja2: only where a restore renders something
+
+    q = shlex.quote
+    text = render("var/lib/eldwyn-xmpp/restore/import.cfg.lua.j2", hosts=hosts, data_dir=prosody.DATA_DIR,
+                  module_dir=prosody.LOCAL_MODULE_DIR, database=Path(PROSODY_STORE).name)
+    return [
+        f"mkdir -p {RESTORE_DIR}",
+        f"cat > {IMPORT_CONFIG} <<'ELDWYN_IMPORT_CONFIG'",
+        text.rstrip("\n"),
+        "ELDWYN_IMPORT_CONFIG",
+        f"chmod 0644 {IMPORT_CONFIG}",
+        # prosodyctl runs as root, then switches to the prosody user: the store stays Prosody's.
+        f"(cd {prosody.DATA_DIR} && prosodyctl --config {IMPORT_CONFIG} mod_eldwyn_import_files"
+        f" {' '.join(q(host) for host in hosts)})",
+        f"rm -f {IMPORT_CONFIG}",
+    ]
+
+
+def _sql_text(value):
+    return "'" + value.replace("'", "''") + "'"
 
 
 def restore_state_command(backup, config):

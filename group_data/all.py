@@ -67,6 +67,10 @@ xmpp_modules_enabled = [
     "announce",
     "blocklist",  # Remember and synchronize blocked users for clients
     "private",  # XML "private storage", e.g. bookmarks
+    # The old Eldwyn had these two from Debian's global config (the page's list adds to it):
+    # without them its users' Pidgin bookmarks and avatars would vanish in the move.
+    "bookmarks",  # XEP-0048 bookmarks (private storage) and XEP-0402 (PEP) kept in step
+    "vcard_legacy",  # vCard-temp (older clients, Pidgin's avatars) kept in step with PEP vCard4/avatars
     "disco",  # Service discovery
     "smacks",  # Stanza "acks", useful for clients on finicky networks
     "cloud_notify",  # Push notifications, for such clients

@@ -7,6 +7,7 @@ import datetime
 import io
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import tarfile
@@ -299,3 +300,54 @@ def test_otherwise_our_ca_issues_one(config, store, certificates, why):
     issued = certificate_for(realm, tls, store, now=now)
     assert issued.certificate_pem != cert_pem
     assert pki.is_signed_by(issued.certificate_pem, store.get_bytes(pki.CA_CERT_SECRET))
+
+
+# ---- the restore of an adopted backup ----------------------------------------------------------
+
+def test_the_restore_imports_the_file_stores_and_gives_members_their_role(tmp_path, snapshot, data):
+    legacy = adopt.parse_discovery(discovery_output())
+    found = adopt.inspect(snapshot, legacy, REALM)
+    directory = backup.new_backup_dir(tmp_path / "backups", "legacy", now=NOW)
+    (directory / backup.HOST_ARCHIVE).write_bytes(snapshot.read_bytes())
+    final = backup.complete(directory, host_name="legacy", realm=REALM, store=adopt.AdoptedSecrets(found, REALM),
+                            adopted={"prosody_version": "0.12.3-1", "file_stores": legacy.file_stores(REALM)})
+    from eldwyn.config import load_config
+
+    config = load_config({**data, "backup_restore_from": str(final)}, environ={})
+    script = backup.restore_command(config.restore_from, "/var/lib/eldwyn-xmpp/restore/x.tar", config)
+    subprocess.run(["bash", "-n"], input=script, text=True, check=True)
+    assert "prosodyctl --config /var/lib/eldwyn-xmpp/restore/import.cfg.lua mod_eldwyn_import_files " + \
+        " ".join(sorted(COMPONENTS)) in script
+    for name in COMPONENTS:
+        assert f'VirtualHost "{name}"' in script
+    # The imports and the roles come after the unpacking and before Prosody starts again.
+    assert script.index("tar --extract") < script.index("mod_eldwyn_import_files") \
+        < script.index("account_roles") < script.index('systemctl start "$unit"')
+    # The role statement, run on a store: members for accounts without a role, others untouched.
+    store = tmp_path / "store.sqlite"
+    store.write_bytes(_store(tmp_path / "fresh.sqlite"))
+    connection = sqlite3.connect(store)
+    connection.execute("INSERT INTO prosody VALUES (?, 'grace', 'account_roles', '_default', 'string', 'prosody:admin')",
+                       (REALM,))
+    connection.commit()
+    statement = next(line for line in script.splitlines() if "account_roles" in line)
+    connection.executescript(shlex.split(statement)[-1])
+    connection.executescript(shlex.split(statement)[-1])  # twice: nothing more
+    roles = dict(connection.execute("SELECT user, value FROM prosody WHERE store = 'account_roles'"))
+    assert roles == {"admin": "prosody:member", "ada": "prosody:member", "grace": "prosody:admin"}
+
+
+def test_a_backup_of_our_own_host_imports_nothing(taken_here, data):
+    from eldwyn.config import load_config
+
+    config = load_config({**data, "backup_restore_from": str(taken_here)}, environ={})
+    script = backup.restore_command(config.restore_from, "/x.tar", config)
+    assert "mod_eldwyn_import_files" not in script and "account_roles" not in script
+
+
+@pytest.fixture
+def taken_here(tmp_path):
+    directory = backup.new_backup_dir(tmp_path / "own", "eldwyn", now=NOW)
+    _tar(directory / backup.HOST_ARCHIVE, {backup.PROSODY_STORE: _store(tmp_path / "own.sqlite")})
+    nothing = adopt.AdoptedSecrets(adopt.Inspection({}, {}, {}, 0, 0, {}, {}, None, 0), REALM)
+    return backup.complete(directory, host_name="eldwyn", realm=REALM, store=nothing)

@@ -14,13 +14,14 @@ PROSODY_CFG = "etc/prosody/prosody.cfg.lua.j2"
 REALM_CFG = "etc/prosody/conf.avail/realm.cfg.lua.j2"
 GROUPS = "var/lib/prosody/groups.txt.j2"
 RULES = {"v4": "etc/iptables/rules.v4.j2", "v6": "etc/iptables/rules.v6.j2"}
+IMPORT_CFG = "var/lib/eldwyn-xmpp/restore/import.cfg.lua.j2"
 
 
 def test_every_template_is_covered():
     from test_signup_templates import SIGNUP_TEMPLATES
 
     found = {str(path.relative_to(TEMPLATES_DIR)) for path in TEMPLATES_DIR.rglob("*.j2")}
-    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, *RULES.values(), *SIGNUP_TEMPLATES}
+    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, IMPORT_CFG, *RULES.values(), *SIGNUP_TEMPLATES}
 
 
 def expected_prosody_config(config):
@@ -172,3 +173,18 @@ def test_firewall_without_other_ports_has_one_multiport_rule(config):
     config = dataclasses.replace(config, firewall=dataclasses.replace(config.firewall, other_tcp_ports=()))
     text = render(RULES["v4"], config=config)
     assert text.count("multiport") == 1
+
+
+@pytest.mark.skipif(luadump.LUA is None, reason=luadump.SKIP_REASON)
+def test_the_import_config_names_each_host_and_the_live_store(config, tmp_path):
+    hosts = [component.name for component in config.components] + ['we"ird\\host']
+    path = tmp_path / "import.cfg.lua"
+    path.write_text(render(IMPORT_CFG, hosts=hosts, data_dir="/var/lib/prosody",
+                           module_dir="/usr/local/lib/prosody/modules", database="prosody.sqlite"))
+    read = luadump.read_config(path)
+    assert read["*"] == luadump.canonical({
+        "data_path": "/var/lib/prosody", "certificates": "/var/lib/prosody",
+        "plugin_paths": ["/usr/local/lib/prosody/modules"], "storage": "sql",
+        "sql": {"driver": "SQLite3", "database": "prosody.sqlite"},  # what the live config says
+        "log": {1: {"levels": {"min": "warn"}, "to": "console"}}})
+    assert sorted(name for name in read if name != "*") == sorted(hosts)
