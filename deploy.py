@@ -11,9 +11,9 @@ from pyinfra import local
 
 local.include("tasks/preflight.py")  # stops on an unsupported OS before anything changes
 local.include("tasks/packages.py")
-local.include("tasks/prosody_modules.py")  # before the restore that imports with one of them
 local.include("tasks/restore.py")  # only with backup_restore_from; before anything reads the state
 local.include("tasks/certificates.py")
+local.include("tasks/prosody_modules.py")  # before the config that loads them is checked
 local.include("tasks/prosody_config.py")  # checked on the host before it goes live
 local.include("tasks/shared_rosters.py")
 local.include("tasks/firewall.py")

@@ -206,27 +206,32 @@ def adopted_steps(backup, config):
 
 
 IMPORT_CONFIG = f"{RESTORE_DIR}/import.cfg.lua"
+# Our Prosody module that imports file storage into SQL: uploaded with the archive for a restore
+# of an adopted backup (tasks/restore.py), removed with it; never loaded by the server itself.
+IMPORT_MODULE_DIR = f"{RESTORE_DIR}/modules"
+IMPORT_MODULE = "mod_eldwyn_import_files.lua"
 
 
 def import_file_stores_lines(hosts, config):
     """Shell lines importing ``hosts``' file storage into the SQL store with our module
-    (files/usr/local/lib/prosody/modules/mod_eldwyn_import_files.lua, installed before the
-    restore), under a configuration of its own (templates/var/lib/eldwyn-xmpp/restore/)."""
+    (files/var/lib/eldwyn-xmpp/restore/modules/), under a configuration of its own
+    (templates/var/lib/eldwyn-xmpp/restore/), both removed afterwards."""
     from eldwyn.render import render  # jinja2: only where a restore renders something
 
     q = shlex.quote
     text = render("var/lib/eldwyn-xmpp/restore/import.cfg.lua.j2", hosts=hosts, data_dir=prosody.DATA_DIR,
-                  module_dir=prosody.LOCAL_MODULE_DIR, database=Path(PROSODY_STORE).name)
+                  module_dir=IMPORT_MODULE_DIR, database=Path(PROSODY_STORE).name)
     return [
         f"mkdir -p {RESTORE_DIR}",
         f"cat > {IMPORT_CONFIG} <<'ELDWYN_IMPORT_CONFIG'",
         text.rstrip("\n"),
         "ELDWYN_IMPORT_CONFIG",
         f"chmod 0644 {IMPORT_CONFIG}",
+        f"chmod 0755 {IMPORT_MODULE_DIR} && chmod 0644 {IMPORT_MODULE_DIR}/{IMPORT_MODULE}",
         # prosodyctl runs as root, then switches to the prosody user: the store stays Prosody's.
         f"(cd {prosody.DATA_DIR} && prosodyctl --config {IMPORT_CONFIG} mod_eldwyn_import_files"
         f" {' '.join(q(host) for host in hosts)})",
-        f"rm -f {IMPORT_CONFIG}",
+        f"rm -rf {IMPORT_CONFIG} {IMPORT_MODULE_DIR}",
     ]
 
 

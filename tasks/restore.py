@@ -15,7 +15,7 @@ from pyinfra.facts.server import Command
 from pyinfra.operations import files, server
 
 from eldwyn import backup as backups
-from eldwyn.host_files import plan_restore
+from eldwyn.host_files import FILES_DIR, plan_restore
 from eldwyn.operator import say
 from eldwyn.preflight import host_config
 from eldwyn.restarts import read_by
@@ -42,6 +42,11 @@ if backup is not None:
         archive = f"{backups.RESTORE_DIR}/{backup.id}.tar"
         files.put(name=f"Upload {backup.name} for the restore", src=str(backup.archive), dest=archive,
                   user="root", group="root", mode="600")
+        if backup.file_stores:  # an adopted host's: our importer comes along (eldwyn/backup.py)
+            module = backups.IMPORT_MODULE
+            files.put(name="Upload the importer of the old host's file storage",
+                      src=str(FILES_DIR / backups.IMPORT_MODULE_DIR.lstrip("/") / module),
+                      dest=f"{backups.IMPORT_MODULE_DIR}/{module}", user="root", group="root", mode="644")
         restore = server.shell(name=f"Restore {backup.name}: {len(backup.accounts)} accounts, archives, uploads",
                                commands=[backups.restore_command(backup, archive, config)])
         plan_restore(host, backup)

@@ -180,11 +180,11 @@ def test_the_import_config_names_each_host_and_the_live_store(config, tmp_path):
     hosts = [component.name for component in config.components] + ['we"ird\\host']
     path = tmp_path / "import.cfg.lua"
     path.write_text(render(IMPORT_CFG, hosts=hosts, data_dir="/var/lib/prosody",
-                           module_dir="/usr/local/lib/prosody/modules", database="prosody.sqlite"))
+                           module_dir="/var/lib/eldwyn-xmpp/restore/modules", database="prosody.sqlite"))
     read = luadump.read_config(path)
     assert read["*"] == luadump.canonical({
         "data_path": "/var/lib/prosody", "certificates": "/var/lib/prosody",
-        "plugin_paths": ["/usr/local/lib/prosody/modules"], "storage": "sql",
+        "plugin_paths": ["/var/lib/eldwyn-xmpp/restore/modules"], "storage": "sql",
         "sql": {"driver": "SQLite3", "database": "prosody.sqlite"},  # what the live config says
         "log": {1: {"levels": {"min": "warn"}, "to": "console"}}})
     assert sorted(name for name in read if name != "*") == sorted(hosts)
