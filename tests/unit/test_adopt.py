@@ -351,3 +351,10 @@ def taken_here(tmp_path):
     _tar(directory / backup.HOST_ARCHIVE, {backup.PROSODY_STORE: _store(tmp_path / "own.sqlite")})
     nothing = adopt.AdoptedSecrets(adopt.Inspection({}, {}, {}, 0, 0, {}, {}, None, 0), REALM)
     return backup.complete(directory, host_name="eldwyn", realm=REALM, store=nothing)
+
+
+def test_the_importer_the_restore_uploads_exists():
+    from eldwyn.host_files import FILES_DIR
+
+    module = FILES_DIR / backup.IMPORT_MODULE_DIR.lstrip("/") / backup.IMPORT_MODULE
+    assert module.is_file() and "function module.command" in module.read_text()
