@@ -87,6 +87,7 @@ class Host:
     certificate: str | None
     key: str | None
     enabled: bool = True
+    modules: tuple = ()  # its own modules_enabled (a component loads only these)
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,7 @@ def parse_discovery(output):
             certificate=ssl.get("certificate") or options.get("certificate"),
             key=ssl.get("key"),
             enabled=options.get("enabled") is not False,
+            modules=tuple(options.get("modules_enabled") or ()) if isinstance(options.get("modules_enabled"), list) else (),
         )
     realm_options = [_dict(options) for options in _dict(config.get("hosts")).values()]
     groups = next((o["groups_file"] for o in realm_options if o.get("groups_file")), general.get("groups_file"))
@@ -378,6 +380,12 @@ def not_carried(legacy, realm, components):
         "the old configuration (/etc/prosody): kept in the backup for reference only; the new one is"
         " rendered from group_data/",
     ]
+    for name, host in sorted(legacy.hosts.items()):
+        if host.kind == "muc" and "muc_mam" not in host.modules:
+            lines.append(f"the rooms' discussion history on {name}: without muc_mam on the component (the page"
+                         " lists it on the VirtualHost, where it does nothing) Prosody kept it in memory only;"
+                         " a stop saves each room's last message, which Prosody 13 does not show (its rooms"
+                         " serve history from their archive, kept from the move on)")
     if legacy.groups_file:
         lines.append(f"the shared roster groups ({legacy.groups_file}): the deploy writes"
                      " xmpp_shared_roster_groups from our data instead")

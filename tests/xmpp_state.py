@@ -242,5 +242,19 @@ def offline_messages(target, user, timeout=DEFAULT_TIMEOUT):
 def user_role(vm, jid):
     """The primary role Prosody gives ``jid`` on the host ``vm`` (testinfra), e.g.
     prosody:operator, from the admin shell's ``user:role``."""
-    out = vm.check_output(f"prosodyctl shell user role {jid}")
-    return out.split()[0] if out.split() else out
+    out = vm.check_output(f"prosodyctl shell user role {jid}")  # prints "OK: <role>"
+    return next((line.split()[1] for line in out.splitlines() if line.startswith("OK:")), out)
+
+
+def say_in_room(target, user, room, text, timeout=DEFAULT_TIMEOUT):
+    """``user`` joins ``room``, says ``text`` (and sees it echoed) and leaves."""
+    async def body():
+        async with session(target, user) as s:
+            muc = s.xmpp.plugin["xep_0045"]
+            await muc.join_muc_wait(slixmpp.JID(room), "speaker", maxstanzas=0, timeout=STEP_TIMEOUT)
+            echo = s.waiter("groupchat_message", lambda msg: msg["body"] == text)
+            s.xmpp.send_message(mto=room, mbody=text, mtype="groupchat")
+            await asyncio.wait_for(echo, STEP_TIMEOUT)
+            muc.leave_muc(slixmpp.JID(room), "speaker")
+            await s.roundtrip()
+    run(body(), timeout)

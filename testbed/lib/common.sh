@@ -148,8 +148,21 @@ remove_orphaned_vm() {
   virsh -q undefine "$LIBVIRT_DOMAIN" --remove-all-storage >/dev/null
 }
 
+SERIAL_LOG=/var/log/libvirt/qemu/eldwyn-testbed-eldwyn-serial.log  # Vagrantfile: lv.serial
+
 vm_up() {
   remove_orphaned_vm
+  if vagrant_up; then return 0; fi
+  # Seen once on these machines: a fresh VM whose SSH never answered within vagrant's 600 s.
+  # Show what its console said, then try once more with a new VM.
+  log "vagrant up failed; the guest's serial console ended with:"
+  tail -n 25 "$SERIAL_LOG" 2>/dev/null | sed 's/\x1b\[[0-9;?]*[A-Za-z]//g' >&2 || true
+  log "retrying once with a new VM"
+  vm_destroy
+  vagrant_up
+}
+
+vagrant_up() {
   (cd "$REPO_DIR" && vagrant up --provider="${VAGRANT_DEFAULT_PROVIDER:-libvirt}") 2>&1 | without_progress
 }
 

@@ -210,6 +210,7 @@ def test_the_snapshot_is_counted_for_the_report(snapshot):
     assert f"  {REALM}: issued by CN=Legacy CA, expires 2027-11-22 (in 355 days)" in text
     assert "the old registration site's own state" in text
     assert "the VirtualHost localhost: not our realm" in text
+    assert "the rooms' discussion history on muc.comm.cslabs.clarkson.edu: without muc_mam" in text
 
 
 def test_the_adopted_backup_carries_the_old_certificates_as_secrets(snapshot, tmp_path, certificates):
