@@ -267,6 +267,19 @@ def _check_store(path):
         raise AdoptError("the old host's store has no table 'prosody': not a Prosody SQL store; nothing was adopted")
 
 
+def _check_no_duplicates(connection):
+    """AdoptError if a (host, user, store, key) appears twice: 0.12's index allowed it, and
+    Prosody 13.0.1 then fails to create its unique index at start, silently, after dropping the
+    old one, so every later map write fails (measured)."""
+    duplicates = connection.execute(
+        "SELECT host, user, store, key, count(*) FROM prosody GROUP BY host, user, store, key"
+        " HAVING count(*) > 1 LIMIT 3").fetchall()
+    if duplicates:
+        named = "; ".join(f"{user}@{host} {store}/{key} ({count}x)" for host, user, store, key, count in duplicates)
+        raise AdoptError(f"the old host's store has duplicate rows, which Prosody 13 cannot index ({named}):"
+                         " remove them on the old host first (see the README); nothing was adopted")
+
+
 def _count_list_items(data):
     """Items in one archive file of Prosody's file storage (``<store>.list``: an item(...) per item)."""
     return len(re.findall(rb"^item\(", data, re.MULTILINE))
@@ -324,6 +337,7 @@ def inspect(archive, legacy, realm):
         _check_store(store)
         connection = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
         try:
+            _check_no_duplicates(connection)
             accounts = dict(connection.execute(
                 "SELECT host, count(DISTINCT user) FROM prosody WHERE store = 'accounts' GROUP BY host"))
             tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

@@ -24,6 +24,7 @@ NS_VCARD4_NODE = "urn:xmpp:vcard4"  # XEP-0292's PEP node
 NS_AVATAR_DATA = "urn:xmpp:avatar:data"
 NS_AVATAR_META = "urn:xmpp:avatar:metadata"
 NS_BLOCKING = "urn:xmpp:blocking"
+NS_VCARD_TEMP = "vcard-temp"  # XEP-0054, what Pidgin reads
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"
 NS_MUC_ADMIN = "http://jabber.org/protocol/muc#admin"
 AFFILIATIONS = ("owner", "admin", "member", "outcast")
@@ -110,6 +111,37 @@ def fill_profile(target, user, rooms, timeout=DEFAULT_TIMEOUT):
     return avatar
 
 
+def fill_vcard_temp(target, user, timeout=DEFAULT_TIMEOUT):
+    """``user`` sets a vCard-temp (XEP-0054) with a name and a photo, as Pidgin does."""
+    photo = hashlib.sha256(b"vcard-temp " + user.encode()).digest() * 32
+
+    async def body():
+        async with session(target, user, presence=False) as s:
+            iq = s.xmpp.make_iq_set()
+            vcard = SET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
+            SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}FN").text = f"{user.split('@')[0].title()}, in Pidgin"
+            element = SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}PHOTO")
+            SET.SubElement(element, f"{{{NS_VCARD_TEMP}}}TYPE").text = "image/png"
+            SET.SubElement(element, f"{{{NS_VCARD_TEMP}}}BINVAL").text = base64.b64encode(photo).decode()
+            await iq.send(timeout=STEP_TIMEOUT)
+    run(body(), timeout)
+    return photo
+
+
+async def _vcard_temp(s):
+    """(full name, sha256 of the photo) of the user's own vCard-temp, or the error condition."""
+    iq = s.xmpp.make_iq_get()
+    SET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
+    try:
+        reply = await iq.send(timeout=STEP_TIMEOUT)
+    except slixmpp.exceptions.IqError as error:
+        return {"error": error.condition}
+    fn = reply.xml.find(f".//{{{NS_VCARD_TEMP}}}FN")
+    binval = reply.xml.find(f".//{{{NS_VCARD_TEMP}}}BINVAL")
+    photo = base64.b64decode("".join((binval.text or "").split())) if binval is not None else b""
+    return {"fn": fn.text if fn is not None else None, "photo_sha256": hashlib.sha256(photo).hexdigest()}
+
+
 def _attributes(element):
     return tuple(sorted(element.attrib.items()))
 
@@ -152,6 +184,7 @@ def account_state(target, user, timeout=DEFAULT_TIMEOUT):
             SET.SubElement(iq.xml, f"{{{NS_BLOCKING}}}blocklist")
             reply = await iq.send(timeout=STEP_TIMEOUT)
             state["blocklist"] = sorted(item.get("jid") for item in reply.xml.iter(f"{{{NS_BLOCKING}}}item"))
+            state["vcard_temp"] = await _vcard_temp(s)
             state["archive"] = sorted(await _mam_bodies(s))
             return state
     return run(body(), timeout)

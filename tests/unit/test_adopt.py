@@ -240,6 +240,18 @@ def test_a_truncated_or_corrupt_store_is_refused(tmp_path, damage, expected):
         adopt.inspect(path, adopt.parse_discovery(discovery_output()), REALM)
 
 
+def test_duplicate_rows_are_refused(tmp_path):
+    path = tmp_path / "copy.sqlite"
+    _store(path)
+    connection = sqlite3.connect(path)
+    connection.execute("INSERT INTO prosody VALUES (?, 'ada', 'accounts', 'salt', 'string', 'x')", (REALM,))
+    connection.commit()
+    connection.close()
+    _tar(tmp_path / "host.tar", {backup.PROSODY_STORE: path.read_bytes()})
+    with pytest.raises(adopt.AdoptError, match=r"duplicate rows.*ada@cslabs.clarkson.edu accounts/salt \(2x\)"):
+        adopt.inspect(tmp_path / "host.tar", adopt.parse_discovery(discovery_output()), REALM)
+
+
 def test_a_snapshot_without_the_store_is_refused(tmp_path):
     path = tmp_path / "host.tar"
     _tar(path, {"etc/prosody/prosody.cfg.lua": b"--"})

@@ -186,5 +186,5 @@ def test_the_import_config_names_each_host_and_the_live_store(config, tmp_path):
         "data_path": "/var/lib/prosody", "certificates": "/var/lib/prosody",
         "plugin_paths": ["/var/lib/eldwyn-xmpp/restore/modules"], "storage": "sql",
         "sql": {"driver": "SQLite3", "database": "prosody.sqlite"},  # what the live config says
-        "log": {1: {"levels": {"min": "warn"}, "to": "console"}}})
+        "log": {1: {"levels": {"min": "warn"}, "to": "console"}}, "pidfile": "/run/prosody/prosody.pid"})
     assert sorted(name for name in read if name != "*") == sorted(hosts)
