@@ -8,6 +8,7 @@ that does not echo, and it travels to the host only on stdin (see eldwyn.account
 """
 
 import getpass
+import shlex
 import sys
 from secrets import token_urlsafe
 
@@ -90,6 +91,19 @@ def run_on_host(state, host, command):
     if not ok:
         raise DeployError(f"{host.name}: failed on the host: {'; '.join(output.stderr_lines[-5:]) or 'no message'}")
     return output.stdout_lines
+
+
+def pull_snapshot(state, host, script, archive):
+    """Runs a snapshot ``script`` (eldwyn.backup.snapshot_script) on ``host`` and downloads the
+    archive it prints to ``archive`` here; the host's copy is removed whatever happens."""
+    remote = run_on_host(state, host, script)[-1].strip()
+    try:
+        # The snapshot belongs to the login user (mode 0600): fetched over SFTP without sudo,
+        # which would make a world-readable copy of it in /tmp first.
+        if not host.get_file(remote, str(archive), _sudo=False):
+            raise DeployError(f"{host.name}: could not download {remote}")
+    finally:
+        run_on_host(state, host, f"rm -rf -- {shlex.quote(remote.rsplit('/', 1)[0])}")
 
 
 def remembering_password(store, jid, password):

@@ -135,6 +135,18 @@ def is_signed_by(cert_pem, ca_cert_pem):
     return True
 
 
+def validity_problem(cert, now=None, renew_before_days=30):
+    """Why ``cert`` (an x509.Certificate) is not good for now, or None: not valid yet, or fewer
+    than ``renew_before_days`` days left."""
+    now = _now(now)
+    if cert.not_valid_before_utc > now:
+        return f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    left = cert.not_valid_after_utc - now
+    if left < datetime.timedelta(days=renew_before_days):
+        return f"expires in {left.days} days (renewal below {renew_before_days})"
+    return None
+
+
 def covers(cert_pem, name):
     """True if the certificate's SAN names ``name``, itself or by a wildcard for its parent."""
     parent = name.split(".", 1)[1] if "." in name else None
@@ -154,13 +166,7 @@ def usable_as_is(cert_pem, key_pem, name, now=None, renew_before_days=30):
         return "not a PEM certificate and key"
     if not covers(cert_pem, name):
         return f"does not name {name} (names {certificate_names(cert_pem)})"
-    now = _now(now)
-    if cert.not_valid_before_utc > now:
-        return f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
-    left = cert.not_valid_after_utc - now
-    if left < datetime.timedelta(days=renew_before_days):
-        return f"expires in {left.days} days (renewal below {renew_before_days})"
-    return None
+    return validity_problem(cert, now, renew_before_days)
 
 
 def needs_reissue(cert_pem, names, ca_cert_pem, now=None, renew_before_days=30):
@@ -180,13 +186,7 @@ def needs_reissue(cert_pem, names, ca_cert_pem, now=None, renew_before_days=30):
     have, want = sorted(certificate_names(cert_pem)), sorted(names)
     if have != want:
         return f"names changed: has {have}, wants {want}"
-    now = _now(now)
-    if cert.not_valid_before_utc > now:
-        return f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
-    left = cert.not_valid_after_utc - now
-    if left < datetime.timedelta(days=renew_before_days):
-        return f"expires in {left.days} days (renewal below {renew_before_days})"
-    return None
+    return validity_problem(cert, now, renew_before_days)
 
 
 def key_matches_certificate(key_pem, cert_pem):

@@ -9,7 +9,6 @@ loader); our data gives only the realm it must serve and where backups go. The r
 counts what the backup carries and says what it cannot carry.
 """
 
-import shlex
 import shutil
 
 from pyinfra import host
@@ -17,7 +16,7 @@ from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import python
 
 from eldwyn import adopt, backup
-from eldwyn.operator import run_on_host, say
+from eldwyn.operator import pull_snapshot, run_on_host, say
 from eldwyn.preflight import host_config
 
 config = host_config(host)
@@ -41,17 +40,12 @@ def take_over(state, host):
 def _take_over(state, host):
     legacy = _discover(state, host)
     directory = backup.new_backup_dir(config.backup_dir, host.name)
-    remote = None
+    archive = directory / backup.HOST_ARCHIVE
     try:
         try:
-            remote = run_on_host(state, host, adopt.snapshot_command(legacy, config.realm))[-1].strip()
+            pull_snapshot(state, host, adopt.snapshot_command(legacy, config.realm), archive)
         except DeployError as error:
             raise NotAdoptable(f"could not copy the old host's store: {error}") from None
-        archive = directory / backup.HOST_ARCHIVE
-        # The snapshot belongs to the login user (mode 0600): fetched over SFTP without sudo,
-        # which would make a world-readable copy of it in /tmp first.
-        if not host.get_file(remote, str(archive), _sudo=False):
-            raise DeployError(f"{host.name}: could not download {remote}")
         inspection = adopt.inspect(archive, legacy, config.realm)
         # No secrets of ours go in (the old host never had any): only its certificates and keys.
         final = backup.complete(directory, host_name=host.name, realm=config.realm,
@@ -60,13 +54,10 @@ def _take_over(state, host):
                                          "file_stores": legacy.file_stores(config.realm)})
     except adopt.AdoptError as error:
         shutil.rmtree(directory, ignore_errors=True)
-        raise NotAdoptable(f"{error}") from None
+        raise NotAdoptable(str(error)) from None
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)  # never leave half a backup behind
         raise
-    finally:
-        if remote:
-            run_on_host(state, host, f"rm -rf -- {shlex.quote(remote.rsplit('/', 1)[0])}")
     manifest = backup.verify(final, config.realm).manifest
     size = sum(entry["size"] for entry in manifest["files"].values())
     components = [component.name for component in config.components]
@@ -81,10 +72,10 @@ def _discover(state, host):
     try:
         legacy = adopt.parse_discovery("\n".join(run_on_host(state, host, adopt.discover_command())))
     except adopt.AdoptError as error:
-        raise NotAdoptable(f"{error}") from None
+        raise NotAdoptable(str(error)) from None
     found = adopt.problems(legacy, config.realm)
     if found:
-        raise NotAdoptable(f"cannot adopt: " + "; ".join(found))
+        raise NotAdoptable("cannot adopt: " + "; ".join(found))
     return legacy
 
 

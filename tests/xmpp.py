@@ -387,11 +387,12 @@ def archived_bodies(target, user, with_jid=None, room=None, timeout=DEFAULT_TIME
     return run(body(), timeout)
 
 
-def make_room(target, owner, texts, timeout=DEFAULT_TIMEOUT):
-    """``owner`` creates a persistent, archived room on the MUC component and says ``texts``
-    in it; the room is kept. Returns its JID."""
+def make_room(target, owner, texts, options=(), affiliations=(), prefix="history", timeout=DEFAULT_TIMEOUT):
+    """``owner`` creates a persistent, archived room on the MUC component, with more room
+    ``options`` ({muc#roomconfig_ field: value}) and ``affiliations`` ({JID: affiliation}) if
+    given, and says ``texts`` in it; the room is kept. Returns its JID."""
     async def body():
-        room = slixmpp.JID(f"history-{_token()}@{target.components['muc']}")
+        room = slixmpp.JID(f"{prefix}-{_token()}@{target.components['muc']}")
         async with session(target, owner) as o:
             muc = o.xmpp.plugin["xep_0045"]
             await muc.join_muc_wait(room, "owner", maxstanzas=0, timeout=STEP_TIMEOUT)
@@ -401,7 +402,11 @@ def make_room(target, owner, texts, timeout=DEFAULT_TIMEOUT):
             answer.add_field(var="muc#roomconfig_persistentroom", value=True)
             if "muc#roomconfig_enablearchiving" in form["fields"]:
                 answer.add_field(var="muc#roomconfig_enablearchiving", value=True)
+            for var, value in dict(options).items():
+                answer.add_field(var=var, value=value)
             await muc.set_room_config(room, answer, timeout=STEP_TIMEOUT)
+            for jid, affiliation in dict(affiliations).items():
+                await muc.set_affiliation(room, affiliation, jid=slixmpp.JID(jid), timeout=STEP_TIMEOUT)
             for text in texts:
                 echo = o.waiter("groupchat_message", lambda msg, text=text: msg["body"] == text)
                 o.xmpp.send_message(mto=room, mbody=text, mtype="groupchat")

@@ -14,7 +14,7 @@ import hashlib
 import slixmpp
 from slixmpp.xmlstream import ET as SET
 
-from tests.xmpp import DEFAULT_TIMEOUT, STEP_TIMEOUT, _mam_bodies, run, session
+from tests.xmpp import DEFAULT_TIMEOUT, STEP_TIMEOUT, _mam_bodies, make_room, run, session
 
 NS_PRIVATE = "jabber:iq:private"
 NS_BOOKMARKS = "storage:bookmarks"  # XEP-0048 in private XML storage
@@ -193,31 +193,11 @@ def account_state(target, user, timeout=DEFAULT_TIMEOUT):
 def make_members_only_room(target, owner, members, outcasts, texts, timeout=DEFAULT_TIMEOUT):
     """``owner`` creates a persistent, members-only room with ``members`` and ``outcasts`` and
     says ``texts`` in it. Returns its JID."""
-    async def body():
-        room = slixmpp.JID(f"board-{hashlib.sha1(owner.encode()).hexdigest()[:6]}@{target.components['muc']}")
-        async with session(target, owner) as o:
-            muc = o.xmpp.plugin["xep_0045"]
-            await muc.join_muc_wait(room, "owner", maxstanzas=0, timeout=STEP_TIMEOUT)
-            form = await muc.get_room_config(room, timeout=STEP_TIMEOUT)
-            answer = o.xmpp.plugin["xep_0004"].make_form(ftype="submit")
-            answer.add_field(var="FORM_TYPE", value="http://jabber.org/protocol/muc#roomconfig")
-            answer.add_field(var="muc#roomconfig_persistentroom", value=True)
-            answer.add_field(var="muc#roomconfig_membersonly", value=True)
-            answer.add_field(var="muc#roomconfig_roomname", value="The lab's board")
-            answer.add_field(var="muc#roomconfig_roomdesc", value="Members only")
-            if "muc#roomconfig_enablearchiving" in form["fields"]:
-                answer.add_field(var="muc#roomconfig_enablearchiving", value=True)
-            await muc.set_room_config(room, answer, timeout=STEP_TIMEOUT)
-            for jid, affiliation in [(m, "member") for m in members] + [(x, "outcast") for x in outcasts]:
-                await muc.set_affiliation(room, affiliation, jid=slixmpp.JID(jid), timeout=STEP_TIMEOUT)
-            for text in texts:
-                echo = o.waiter("groupchat_message", lambda msg, text=text: msg["body"] == text)
-                o.xmpp.send_message(mto=room, mbody=text, mtype="groupchat")
-                await asyncio.wait_for(echo, STEP_TIMEOUT)
-            muc.leave_muc(room, "owner")
-            await o.roundtrip()
-        return str(room)
-    return run(body(), timeout)
+    options = {"muc#roomconfig_membersonly": True, "muc#roomconfig_roomname": "The lab's board",
+               "muc#roomconfig_roomdesc": "Members only"}
+    affiliations = {**{jid: "member" for jid in members}, **{jid: "outcast" for jid in outcasts}}
+    return make_room(target, owner, texts, options=options, affiliations=affiliations, prefix="board",
+                     timeout=timeout)
 
 
 def room_state(target, owner, room, timeout=DEFAULT_TIMEOUT):

@@ -1,6 +1,7 @@
 """Shared helpers for the offline unit tests (no host, no VM, no network)."""
 
 import copy
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # import eldwyn from the work tree
 
 from eldwyn.config import load_config  # noqa: E402
+from eldwyn.secrets import SecretsStore  # noqa: E402
 
 _GROUP_DATA = {
     key: value
@@ -28,3 +30,12 @@ def data():
 @pytest.fixture
 def config(data):
     return load_config(data, environ={})
+
+
+@pytest.fixture
+def store(tmp_path):
+    """An empty secrets store in a private directory."""
+    directory = tmp_path / "secrets"
+    directory.mkdir(mode=0o700)
+    os.chmod(directory, 0o700)
+    return SecretsStore(directory)

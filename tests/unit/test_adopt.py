@@ -6,7 +6,6 @@ import dataclasses
 import datetime
 import io
 import json
-import os
 import shlex
 import sqlite3
 import subprocess
@@ -16,7 +15,6 @@ import pytest
 
 from eldwyn import adopt, backup, pki
 from eldwyn.certificates import adopted_names, certificate_for
-from eldwyn.secrets import SecretsStore
 
 REALM = "cslabs.clarkson.edu"
 COMPONENTS = {"muc.comm." + REALM: "muc", "pubsub.comm." + REALM: "pubsub",
@@ -213,13 +211,18 @@ def test_the_snapshot_is_counted_for_the_report(snapshot):
     assert "the rooms' discussion history on muc.comm.cslabs.clarkson.edu: without muc_mam" in text
 
 
-def test_the_adopted_backup_carries_the_old_certificates_as_secrets(snapshot, tmp_path, certificates):
+def _adopted_backup(tmp_path, snapshot):
+    """The backup operator_tasks/adopt.py makes of ``snapshot`` (the page's layout)."""
     legacy = adopt.parse_discovery(discovery_output())
     found = adopt.inspect(snapshot, legacy, REALM)
     directory = backup.new_backup_dir(tmp_path / "backups", "legacy", now=NOW)
     (directory / backup.HOST_ARCHIVE).write_bytes(snapshot.read_bytes())
-    final = backup.complete(directory, host_name="legacy", realm=REALM, store=adopt.AdoptedSecrets(found, REALM),
-                            adopted={"prosody_version": "0.12.3-1", "file_stores": legacy.file_stores(REALM)})
+    return backup.complete(directory, host_name="legacy", realm=REALM, store=adopt.AdoptedSecrets(found, REALM),
+                           adopted={"prosody_version": "0.12.3-1", "file_stores": legacy.file_stores(REALM)})
+
+
+def test_the_adopted_backup_carries_the_old_certificates_as_secrets(snapshot, tmp_path, certificates):
+    final = _adopted_backup(tmp_path, snapshot)
     verified = backup.verify(final, REALM)
     assert verified.file_stores == tuple(sorted(COMPONENTS))
     assert verified.accounts == {f"{user}@{REALM}" for user in ("admin", "ada", "grace")}
@@ -275,14 +278,6 @@ def test_a_backup_of_a_newer_prosody_is_refused_before_any_host(tmp_path):
 
 # ---- the adopted certificates ------------------------------------------------------------------
 
-@pytest.fixture
-def store(tmp_path):
-    directory = tmp_path / "secrets"
-    directory.mkdir(mode=0o700)
-    os.chmod(directory, 0o700)
-    return SecretsStore(directory)
-
-
 def _with_adopted(store, name, key_pem, cert_pem):
     cert_secret, key_secret = adopted_names(name)
     store.put_bytes(cert_secret, cert_pem)
@@ -318,12 +313,7 @@ def test_otherwise_our_ca_issues_one(config, store, certificates, why):
 # ---- the restore of an adopted backup ----------------------------------------------------------
 
 def test_the_restore_imports_the_file_stores_and_gives_members_their_role(tmp_path, snapshot, data):
-    legacy = adopt.parse_discovery(discovery_output())
-    found = adopt.inspect(snapshot, legacy, REALM)
-    directory = backup.new_backup_dir(tmp_path / "backups", "legacy", now=NOW)
-    (directory / backup.HOST_ARCHIVE).write_bytes(snapshot.read_bytes())
-    final = backup.complete(directory, host_name="legacy", realm=REALM, store=adopt.AdoptedSecrets(found, REALM),
-                            adopted={"prosody_version": "0.12.3-1", "file_stores": legacy.file_stores(REALM)})
+    final = _adopted_backup(tmp_path, snapshot)
     from eldwyn.config import load_config
 
     config = load_config({**data, "backup_restore_from": str(final)}, environ={})

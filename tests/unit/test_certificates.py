@@ -4,24 +4,14 @@ change; operator-supplied files used as they are."""
 
 import dataclasses
 import datetime
-import os
 
 import pytest
 
 from eldwyn import pki
 from eldwyn.certificates import all_certificates, certificate_for
 from eldwyn.config import load_config
-from eldwyn.secrets import SecretsStore
 
 NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.timezone.utc)
-
-
-@pytest.fixture
-def store(tmp_path):
-    directory = tmp_path / "secrets"
-    directory.mkdir(mode=0o700)
-    os.chmod(directory, 0o700)
-    return SecretsStore(directory)
 
 
 def test_every_name_gets_its_own_certificate_from_one_ca(config, store):
