@@ -107,7 +107,16 @@ libvirt_start() {
 libvirt_stop() {
   [ -e "$LIBVIRT_STATE" ] || return 0
   if [ -d /run/systemd/system ]; then systemctl stop libvirtd virtlogd || true
-  else pkill -x libvirtd || true; pkill -x virtlogd || true
+  else
+    # Only the daemons this test bed started, by the PID each wrote when it started (-d).
+    local pidfile pid
+    for pidfile in /run/libvirtd.pid /run/virtlogd.pid; do
+      pid=$(cat "$pidfile" 2>/dev/null || true)
+      # (a stale file may name a PID reused by another program: check the name behind it)
+      if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$(basename "$pidfile" .pid)" ]; then
+        kill "$pid" || true
+      fi
+    done
   fi
   rm -f "$LIBVIRT_STATE"
 }
