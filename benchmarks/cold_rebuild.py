@@ -43,7 +43,7 @@ def floor_seconds(packages):
 
 def main():
     config = config_for_testbed()
-    packages = list(config.packages + config.firewall.packages + config.signup.packages)
+    packages = list(config.packages)
     fresh_vm()
     floor = floor_seconds(packages)
     fresh_vm()

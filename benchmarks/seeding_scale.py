@@ -21,7 +21,7 @@ from tests.testbed import config_for_testbed  # noqa: E402
 
 TARGET_RATIO = 2.0
 CONFIG = config_for_testbed()  # the realm and the secrets store come from group_data/
-BENCH_SECRETS = CONFIG.secrets_dir.with_name("benchmark-secrets")
+BENCH_SECRETS = CONFIG.secrets.dir.with_name("benchmark-secrets")
 
 
 def data(name, accounts, groups):
@@ -36,7 +36,7 @@ def data(name, accounts, groups):
 
 def main():
     if not BENCH_SECRETS.exists():
-        shutil.copytree(CONFIG.secrets_dir, BENCH_SECRETS)  # the same CA and secrets: only accounts are new
+        shutil.copytree(CONFIG.secrets.dir, BENCH_SECRETS)  # the same CA and secrets: only accounts are new
     env = {"ELDWYN_SECRETS_DIR": str(BENCH_SECRETS)}
     repeat = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     stamp_names = log_path("seeding").stem.split("-")[0].lower()  # new account names every run

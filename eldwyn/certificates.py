@@ -48,7 +48,7 @@ def adopted_names(name):
 def _adopted(certificate, tls, store, now):
     """The adopted (cert_pem, key_pem) of this name if it is to be served, else None."""
     cert_secret, key_secret = adopted_names(certificate.name)
-    if not (tls.keep_adopted and store.exists(cert_secret) and store.exists(key_secret)):
+    if not (tls.keep_adopted_certificates and store.exists(cert_secret) and store.exists(key_secret)):
         return None
     cert_pem, key_pem = store.get_bytes(cert_secret), store.get_bytes(key_secret)
     if pki.usable_as_is(cert_pem, key_pem, certificate.name, now=now, renew_before_days=tls.renew_before_days):
@@ -57,7 +57,7 @@ def _adopted(certificate, tls, store, now):
 
 
 def certificate_for(certificate, tls, store, now=None):
-    """The Issued certificate of one Certificate (config.tls.certificates[i])."""
+    """The Issued certificate of one Certificate (of config.certificates, or config.site_certificate)."""
     if certificate.supplied_certificate:
         return Issued(certificate.name, Path(certificate.supplied_certificate).read_bytes(),
                       Path(certificate.supplied_key).read_bytes(), None)
@@ -77,6 +77,7 @@ def certificate_for(certificate, tls, store, now=None):
     return Issued(certificate.name, store.get_bytes(cert_secret), store.get_bytes(key_secret), reason)
 
 
-def all_certificates(tls, store, now=None):
+def all_certificates(config, store, now=None):
+    """The Issued certificate of every XMPP name of ``config``, the realm first."""
     now = now or datetime.datetime.now(datetime.timezone.utc)
-    return [certificate_for(certificate, tls, store, now) for certificate in tls.certificates]
+    return [certificate_for(certificate, config.tls, store, now) for certificate in config.certificates]

@@ -1,7 +1,7 @@
 """The operator's secrets store: one file per secret in a private directory outside git.
 
 The directory comes from the data (secrets_dir) or the environment (ELDWYN_SECRETS_DIR); see
-Config.secrets_dir. It must be mode 0700 and owned by us, and must not lie inside a git work
+Secrets.dir in eldwyn/schema/data.py. It must be mode 0700 and owned by us, and must not lie inside a git work
 tree (where one `git add -A` would publish it); files are 0600. Values are returned to the
 caller, never printed or logged, and never appear in a repr or an error message.
 """

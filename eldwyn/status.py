@@ -20,8 +20,8 @@ SERVICES = ("prosody", SIGNUP_SERVICE, "nginx", "netfilter-persistent")
 
 def certificate_paths(config):
     """{name: certificate path on the host}: the realm, the components, the registration site."""
-    paths = {cert.name: cert.certificate_path for cert in config.tls.certificates}
-    paths[config.signup.site_name] = config.signup.certificate.certificate_path
+    paths = {cert.name: cert.certificate_path for cert in config.certificates}
+    paths[config.signup.site_name] = config.site_certificate.certificate_path
     return paths
 
 

@@ -59,6 +59,7 @@ class Target:
     components: dict  # component type ("muc", "pubsub", "proxy65", "http_file_share") -> name
     admins: tuple
     passwords: dict = field(repr=False, default_factory=dict)  # bare JID -> password
+    options: dict = field(default_factory=dict)  # component type -> its Prosody options in the data
 
     @property
     def hosts(self):
@@ -96,6 +97,7 @@ def target_from_config(config, address, ports, ca_file, store, jids=()):
         realm=config.realm,
         components={component.type: component.name for component in config.components},
         admins=tuple(config.admins),
+        options={component.type: dict(component.options) for component in config.components},
         # Missing ones (accounts not seeded yet) fail the checks that log in, not the others.
         passwords={jid: store.get(account_password_name(jid)) for jid in jids
                    if store.exists(account_password_name(jid))},
@@ -468,7 +470,7 @@ def check_download(target, url, sha256, size, timeout=DEFAULT_TIMEOUT):
     assert len(body) == size and hashlib.sha256(body).hexdigest() == sha256, "the file changed"
 
 
-def check_upload_too_large(target, user, size=128 * MIB + 1, timeout=DEFAULT_TIMEOUT):
+def check_upload_too_large(target, user, size, timeout=DEFAULT_TIMEOUT):
     """A slot request declaring more than the limit is refused (file-too-large)."""
     service = target.components["http_file_share"]
 
@@ -849,6 +851,6 @@ def target_from_json(path):
             if not key.startswith("_")}
     data.update(spec.get("data", {}))
     config = load_config(data, environ={"ELDWYN_SECRETS_DIR": spec["secrets_dir"]})
-    store = SecretsStore(config.secrets_dir)
+    store = SecretsStore(config.secrets.dir)
     return target_from_config(config, spec["address"], spec["ports"],
                               store.path(pki.CA_CERT_SECRET), store)

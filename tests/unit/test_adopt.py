@@ -2,7 +2,6 @@
 discovery makes of the old host's configuration, what is refused, what the snapshot holds and
 reports, and the adopted certificates' use. The real 0.12 host: tests/vm/test_95_adopt.py."""
 
-import dataclasses
 import datetime
 import io
 import json
@@ -285,7 +284,7 @@ def _with_adopted(store, name, key_pem, cert_pem):
 
 
 def test_a_valid_adopted_certificate_is_served(config, store, certificates):
-    realm = config.tls.certificates[0]
+    realm = config.certificate(config.realm)
     _with_adopted(store, realm.name, *certificates[realm.name])
     issued = certificate_for(realm, config.tls, store, now=NOW)
     assert issued.certificate_pem == certificates[realm.name][1] and issued.reason is None
@@ -293,7 +292,7 @@ def test_a_valid_adopted_certificate_is_served(config, store, certificates):
 
 @pytest.mark.parametrize("why", ["expiring", "other name", "other key", "not asked"])
 def test_otherwise_our_ca_issues_one(config, store, certificates, why):
-    realm = config.tls.certificates[0]
+    realm = config.certificate(config.realm)
     key_pem, cert_pem = certificates[realm.name]
     now, tls = NOW, config.tls
     if why == "expiring":
@@ -303,7 +302,7 @@ def test_otherwise_our_ca_issues_one(config, store, certificates, why):
     elif why == "other key":
         key_pem = certificates["muc.comm." + REALM][0]
     else:
-        tls = dataclasses.replace(config.tls, keep_adopted=False)
+        tls = config.tls.model_copy(update={"keep_adopted_certificates": False})
     _with_adopted(store, realm.name, key_pem, cert_pem)
     issued = certificate_for(realm, tls, store, now=now)
     assert issued.certificate_pem != cert_pem

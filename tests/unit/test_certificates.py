@@ -15,7 +15,7 @@ NOW = datetime.datetime(2026, 11, 24, tzinfo=datetime.timezone.utc)
 
 
 def test_every_name_gets_its_own_certificate_from_one_ca(config, store):
-    issued = all_certificates(config.tls, store, now=NOW)
+    issued = all_certificates(config, store, now=NOW)
     assert [each.name for each in issued] == list(config.hosts)
     ca_cert = store.get_bytes(pki.CA_CERT_SECRET)
     for each in issued:
@@ -26,8 +26,8 @@ def test_every_name_gets_its_own_certificate_from_one_ca(config, store):
 
 
 def test_a_valid_certificate_is_kept(config, store):
-    first = all_certificates(config.tls, store, now=NOW)
-    again = all_certificates(config.tls, store, now=NOW + datetime.timedelta(days=300))
+    first = all_certificates(config, store, now=NOW)
+    again = all_certificates(config, store, now=NOW + datetime.timedelta(days=300))
     assert [each.reason for each in again] == [None] * len(first)
     assert [each.certificate_pem for each in again] == [each.certificate_pem for each in first]
 
@@ -43,10 +43,10 @@ def test_renewed_only_within_the_last_30_days(config, store, days_later, reissue
 
 def test_a_renamed_component_gets_a_new_certificate(data, store):
     config = load_config(data, environ={})
-    all_certificates(config.tls, store, now=NOW)
+    all_certificates(config, store, now=NOW)
     data["xmpp_components"][0]["name"] = "rooms.comm.cslabs.clarkson.edu"
     renamed = load_config(data, environ={})
-    issued = {each.name: each for each in all_certificates(renamed.tls, store, now=NOW)}
+    issued = {each.name: each for each in all_certificates(renamed, store, now=NOW)}
     assert issued["rooms.comm.cslabs.clarkson.edu"].reason == "no certificate"
     assert issued[renamed.realm].reason is None
 

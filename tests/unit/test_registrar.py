@@ -314,7 +314,7 @@ def test_from_settings_reads_the_key_only_when_making_an_invite(api):
         asked.append(name)
         return "id/from-credential"
     settings = types.SimpleNamespace(realm=REALM, xmpp_port=5222, ca_certificate_file=None,
-                                     registrar={"invites_api_url": fake.url}, credential=credential)
+                                     invites_api_url=fake.url, registrar={}, credential=credential)
     registrar = from_settings(settings)
     assert (registrar.host, registrar.port, registrar.realm) == ("127.0.0.1", 5222, REALM)
     assert asked == []

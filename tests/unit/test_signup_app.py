@@ -31,6 +31,7 @@ def settings_data(tmp_path, **changes):
         "realm": REALM,
         "xmpp_server": REALM,
         "xmpp_port": 5222,
+        "invites_api_url": "http://127.0.0.1:5280/invites_api?via=eldwyn-signup",
         "state_directory": str(tmp_path / "state"),
         "ca_certificate_file": str(tmp_path / "ca.crt"),
         "allowed_email_domains": ["clarkson.edu"],
@@ -251,7 +252,7 @@ def test_nothing_secret_is_logged(env, caplog):
 
 
 def test_forwarded_for_is_trusted_only_from_the_local_proxy(env):
-    limit = env.settings.per_address.attempts
+    limit = env.settings.rate_limits.per_address.attempts
     outsider = Browser(env.app, address="198.51.100.9", forwarded_for=None)
     for index in range(limit):
         spoofing = Browser(env.app, address="198.51.100.9", forwarded_for=f"192.0.2.{index}")
@@ -265,7 +266,7 @@ def test_settings_file_and_credentials(tmp_path):
     (tmp_path / "settings.json").write_text(json.dumps(settings_data(tmp_path)))
     (tmp_path / "secret-key").write_text("k" * 40)
     settings = load_settings(environ={"CREDENTIALS_DIRECTORY": str(tmp_path)})
-    assert settings.site_name == SITE and settings.per_email.attempts == 3
+    assert settings.site_name == SITE and settings.rate_limits.per_email.attempts == 3
     assert settings.credential("secret-key") == "k" * 40
     assert "k" * 40 not in repr(settings)
     with pytest.raises(SettingsError) as error:
@@ -277,9 +278,9 @@ def test_settings_file_and_credentials(tmp_path):
     ({"site_name": "Comm.Example"}, "site_name"),
     ({"xmpp_port": 0}, "xmpp_port"),
     ({"allowed_email_domains": []}, "allowed_email_domains"),
-    ({"allowed_email_domains": ["clarkson.edu", "Bad Domain"]}, "allowed_email_domains[1]"),
+    ({"allowed_email_domains": ["clarkson.edu", "Bad Domain"]}, "allowed_email_domains['Bad Domain']"),
     ({"rate_limits": {"per_address": {"attempts": 0, "window_seconds": 1}, "per_email": {"attempts": 1, "window_seconds": 1}}}, "rate_limits.per_address.attempts"),
-    ({"trusted_proxies": ["localhost"]}, "trusted_proxies[0]"),
+    ({"trusted_proxies": ["localhost"]}, "trusted_proxies['localhost']"),
     ({"state_directory": "state"}, "state_directory"),
     ({"smtp_host": "x"}, "smtp_host"),
 ])
@@ -350,13 +351,13 @@ def _taken(env):
 
 
 def _too_many_for_one_address(env):
-    for index in range(env.settings.per_address.attempts):
+    for index in range(env.settings.rate_limits.per_address.attempts):
         env.browser.get(f"/join/unknown-{index}")
     return env.browser.get("/join/invite-good-1")
 
 
 def _too_many_for_one_email(env):
-    for index in range(env.settings.per_email.attempts):
+    for index in range(env.settings.rate_limits.per_email.attempts):
         assert Browser(env.app, forwarded_for=f"192.0.2.{index}").submit("/signup", email="victim@clarkson.edu").status_code == 200
     return env.browser.submit("/signup", email="Victim@clarkson.edu")
 
@@ -492,7 +493,7 @@ def _message(text):
 
 def test_smtp_mailer_uses_starttls_and_login(monkeypatch):
     from webservice.signup import mail
-    from webservice.signup.settings import Smtp
+    from eldwyn.schema.signup import Smtp
 
     calls = []
 

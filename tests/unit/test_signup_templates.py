@@ -4,7 +4,13 @@ import json
 import re
 
 from eldwyn.render import render
-from webservice.signup import parse_settings
+import pytest
+
+from eldwyn.config import load_config
+from eldwyn.schema.data import Signup
+from eldwyn.schema.signup import SignupPolicy, SignupSettings
+from webservice.signup import SettingsError, parse_settings
+from webservice.signup.settings import Settings
 from webservice.signup.app import SECURITY_HEADERS
 
 SETTINGS = "etc/eldwyn-signup/settings.json.j2"
@@ -26,10 +32,11 @@ def test_settings_file_is_what_the_application_reads(config, tmp_path):
     data = json.loads(render(SETTINGS, config=config))
     settings = parse_settings(data, credentials_directory=tmp_path)
     assert settings.site_name == config.signup.site_name
-    assert settings.realm == config.realm and settings.xmpp_port == 5222
+    assert settings.realm == config.realm and settings.xmpp_port == config.ports.c2s[0]
+    assert settings.invites_api_url.startswith(f"http://127.0.0.1:{config.ports.http[0]}/invites_api?")
     assert settings.allowed_email_domains == ("clarkson.edu",)
-    assert {"admin", "postmaster", "abuse", "webmaster", "xmpp", "support", "root"} <= settings.reserved_usernames
-    assert settings.per_address.attempts == config.signup.per_address.attempts
+    assert {"admin", "postmaster", "abuse", "webmaster", "xmpp", "support", "root"} <= set(settings.reserved_usernames)
+    assert settings.rate_limits == config.signup.rate_limits
     assert settings.smtp.username is None
     assert settings.trusted_proxies == ("127.0.0.1", "::1")
 
@@ -97,3 +104,22 @@ def test_nginx_headers_are_the_applications(config):
     hidden = set(re.findall(r"proxy_hide_header (\S+);", text))
     assert added == SECURITY_HEADERS
     assert hidden == set(SECURITY_HEADERS)
+
+
+def test_the_port_of_prosodys_http_api_comes_from_the_data(data, tmp_path):
+    data["xmpp_ports"] = {"http": [5290]}
+    config = load_config(data, environ={})
+    settings = parse_settings(json.loads(render(SETTINGS, config=config)), credentials_directory=tmp_path)
+    assert settings.invites_api_url == "http://127.0.0.1:5290/invites_api?via=eldwyn-signup"
+
+
+def test_the_webservice_reads_the_datas_own_model(config, tmp_path):
+    """One declaration: a setting the data refuses is refused by the webservice too, with the
+    same words (the bound of min_password_length once differed between the two)."""
+    data = json.loads(render(SETTINGS, config=config))
+    assert issubclass(Settings, SignupSettings) and issubclass(Signup, SignupPolicy)
+    data["min_password_length"] = 8
+    with pytest.raises(SettingsError) as error:
+        parse_settings(data, credentials_directory=tmp_path)
+    assert (error.value.path, error.value.problem) == (
+        "min_password_length", "8 is out of range: expected greater than or equal to 12")

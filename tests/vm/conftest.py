@@ -43,7 +43,7 @@ def target(request):
         return xmpp.target_from_json(dev)
     request.getfixturevalue("first_deploy")
     config = testbed.config_for_testbed()
-    store = SecretsStore(config.secrets_dir)
+    store = SecretsStore(config.secrets.dir)
     ca_file = store.path(pki.CA_CERT_SECRET)
     store.get_bytes(pki.CA_CERT_SECRET)  # exists, and private
     ports = {service: testbed.host_port(service) for service in xmpp.SERVICES}

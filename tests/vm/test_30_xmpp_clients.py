@@ -63,10 +63,11 @@ def test_upload_of_1_mib_fetched_back_byte_identical(target, alice):
                           f"{target.announced_ports['https']}/")
 
 
-def test_upload_slot_over_128_mib_refused(target, alice):
-    condition, limit = xmpp.check_upload_too_large(target, alice, size=128 * xmpp.MIB + 1)
+def test_upload_slot_over_the_size_limit_refused(target, alice):
+    size_limit = target.options["http_file_share"]["http_file_share_size_limit"]  # from the data
+    condition, limit = xmpp.check_upload_too_large(target, alice, size=size_limit + 1)
     assert condition == "not-acceptable"
-    assert limit == str(128 * xmpp.MIB)
+    assert limit == str(size_limit)
 
 
 @pytest.mark.parametrize("secure", [True, False], ids=["https", "http"])

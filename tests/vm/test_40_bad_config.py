@@ -1,8 +1,8 @@
 """A config that fails its checks on the host never goes live: the deploy fails and the
 running server keeps serving the previous config, untouched and not restarted."""
 
-from eldwyn.host_files import prosody_config_files
 from tests import xmpp
+from tasks.prosody_config import files as prosody_config_files
 from tests.testbed import config_for_testbed, pyinfra_deploy
 
 # Hide a module the config loads: `prosodyctl check config` would not notice (it never checks

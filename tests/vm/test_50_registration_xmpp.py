@@ -29,8 +29,9 @@ import pytest
 
 from tests import xmpp
 from tests import xmpp_register as reg
+from tests.testbed import config_for_testbed
 
-THROTTLE_MAX = 10  # registration_throttle_max in templates/etc/prosody/conf.avail/realm.cfg.lua.j2
+THROTTLE_MAX = config_for_testbed().registration_throttle_max  # xmpp_registration_throttle_max
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,8 @@ SCREENSHOTS = REPO / "docs" / "screenshots"
 
 
 def site_certificate_pem():
-    store = SecretsStore(CONFIG.secrets_dir)
-    return certificate_for(CONFIG.signup.certificate, CONFIG.tls, store).certificate_pem
+    store = SecretsStore(CONFIG.secrets.dir)
+    return certificate_for(CONFIG.site_certificate, CONFIG.tls, store).certificate_pem
 
 
 def spki_sha256_base64(cert_pem):

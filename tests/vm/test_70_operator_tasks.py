@@ -14,7 +14,7 @@ CAROL = "carol@cslabs.clarkson.edu"
 
 @pytest.fixture(scope="module")
 def store(target):
-    return SecretsStore(testbed.config_for_testbed().secrets_dir)
+    return SecretsStore(testbed.config_for_testbed().secrets.dir)
 
 
 def _listed(run):

@@ -43,7 +43,7 @@ def _host_files(vm, config):
 def test_history_is_made(vm, target, first_deploy, config):
     add = operator_task("add_user", user="dave")
     assert add.returncode == 0, add.output
-    store = SecretsStore(config.secrets_dir)
+    store = SecretsStore(config.secrets.dir)
     dave = xmpp.with_password(target, DAVE, store.get(account_password_name(DAVE)))
     xmpp.add_contact(dave, DAVE, ALICE, "Alice from the lab")
     xmpp.add_contact(target, ALICE, DAVE, "Dave")
@@ -119,13 +119,13 @@ def test_the_vm_is_destroyed_and_a_fresh_one_restored(vm, ssh_config, config):
     testbed.fresh_vm(ssh_config)
     assert not vm.file("/var/lib/prosody").exists, "the new VM is not fresh"
     # A new operator machine too: the secrets store comes back from the backup.
-    aside = config.secrets_dir.with_name(config.secrets_dir.name + ".before-rebuild")
+    aside = config.secrets.dir.with_name(config.secrets.dir.name + ".before-rebuild")
     shutil.rmtree(aside, ignore_errors=True)
-    config.secrets_dir.rename(aside)
+    config.secrets.dir.rename(aside)
     run = _restore()
     assert run.returncode == 0 and run.errors == 0, run.output
     assert f"Restored {len(seen['secrets'])} secrets from" in run.output
-    store = SecretsStore(config.secrets_dir)
+    store = SecretsStore(config.secrets.dir)
     assert {name: store.get_bytes(name) for name in store.names()} == seen["secrets"]
     shutil.rmtree(aside)
     again = _restore()

@@ -35,7 +35,7 @@ def test_everything_works_again_after_a_reboot(vm, target, site):
 
     for service in ("prosody", "eldwyn-signup", "nginx"):
         assert vm.service(service).is_running, service
-    ports = ",".join(str(port) for port in CONFIG.firewall.xmpp_tcp_ports)
+    ports = ",".join(str(port) for port in CONFIG.ports.all)
     for command in ("iptables", "ip6tables"):
         rules = vm.check_output(f"{command} -S INPUT").splitlines()
         assert rules.count(f"-A INPUT -p tcp -m multiport --dports {ports} -j ACCEPT") == 1, rules

@@ -150,7 +150,7 @@ def test_a_locked_store_is_refused_with_one_line(legacy, config):
 
 
 def _backups(config):
-    directory = config.backup_dir / LEGACY_HOST
+    directory = config.backup.dir / LEGACY_HOST
     return sorted(directory.iterdir()) if directory.exists() else []
 
 

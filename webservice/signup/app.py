@@ -142,7 +142,7 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
         mailer = SmtpMailer(settings.smtp, password)
     os.makedirs(settings.state_directory, exist_ok=True)
     state = State(settings.state_directory, clock)
-    state.longest_window = max(settings.per_address.window_seconds, settings.per_email.window_seconds)
+    state.longest_window = max(settings.rate_limits.per_address.window_seconds, settings.rate_limits.per_email.window_seconds)
     signer = _clocked_signer(clock)
     csrf_tokens = URLSafeTimedSerializer(secret, salt="eldwyn-signup csrf", signer=signer)
     verify_tokens = URLSafeTimedSerializer(secret, salt="eldwyn-signup verify", signer=signer)
@@ -171,14 +171,14 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
         return str(address)
 
     def limit_address():
-        limit = settings.per_address
+        limit = settings.rate_limits.per_address
         if not state.hit(f"address:{client_network()}", limit.attempts, limit.window_seconds):
             log.warning("rate limit reached for a client network on %s", request.path.split("/")[1])
             raise Refused(429, TOO_MANY, "Too many attempts")
 
     def limit_email(address):
         bucket = "email:" + hmac.new(email_key, address.casefold().encode(), hashlib.sha256).hexdigest()
-        limit = settings.per_email
+        limit = settings.rate_limits.per_email
         if not state.hit(bucket, limit.attempts, limit.window_seconds):
             raise Refused(429, TOO_MANY_EMAIL, "Too many messages")
 

@@ -39,10 +39,9 @@ NS_PREAUTH = "urn:xmpp:pars:0"
 
 DEFAULT_TIMEOUT = 10  # seconds for one whole exchange (connect, TLS, preauth, register)
 INVITES_API_KEY = "invites-api-key"  # the credential holding mod_invites_api's key
-# Plain HTTP on loopback: the key never leaves the host. The query string is required: the
-# mod_invites_api of Debian 13's prosody-modules fails (500) on a request without one, and the
-# key itself goes in the Authorization header (a query string may end up in logs).
-INVITES_API_URL = "http://127.0.0.1:5280/invites_api?via=eldwyn-signup"
+# The invites API's URL comes from the settings (derived from xmpp_ports by the deploy): plain
+# HTTP on loopback, so the key never leaves the host; the key goes in the Authorization header
+# (a query string may end up in logs).
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{6,200}\Z")  # Prosody's tokens: base64url
 
 
@@ -210,7 +209,7 @@ class Registrar:
         self.host = host
         self.port = port
         self.ca_file = ca_file
-        self.invites_api_url = invites_api_url or INVITES_API_URL
+        self.invites_api_url = invites_api_url
         self._invites_api_key = invites_api_key
         self.timeout = timeout
 
@@ -282,14 +281,14 @@ class Registrar:
 
 def from_settings(settings):
     """The Registrar for the service's settings (webservice/signup/settings.py). Optional
-    overrides in ``settings.registrar``: "host", "port", "invites_api_url", "timeout"."""
+    overrides in ``settings.registrar``: "host", "port", "timeout"."""
     options = dict(settings.registrar or {})
     return Registrar(
         realm=settings.realm,
         host=options.get("host", "127.0.0.1"),
         port=options.get("port", settings.xmpp_port),
         ca_file=settings.ca_certificate_file,
-        invites_api_url=options.get("invites_api_url", INVITES_API_URL),
+        invites_api_url=settings.invites_api_url,
         invites_api_key=lambda: settings.credential(INVITES_API_KEY),
         timeout=options.get("timeout", DEFAULT_TIMEOUT),
     )

@@ -1,0 +1,654 @@
+"""The deploy's data (group_data/*.py): every key, with its type, bounds, default and meaning.
+
+A data key is a section prefix and a field of that section: ``tls_renew_before_days`` is
+``Tls.renew_before_days``; the ``xmpp_`` keys are the fields of ``Config`` itself
+(``xmpp_realm`` is ``Config.realm``). To add a setting, add a field (with its docstring) to
+its section here, give it a value in group_data/ if its default does not suit Eldwyn, and use
+it (``config.<section>.<field>``) where it matters. eldwyn/config.py loads and checks the data;
+docs/data-keys.md lists every key (``python -m eldwyn.schema.reference`` writes it).
+
+Checks that need another key live on the later of the two fields (pydantic hands a validator
+the fields before it): each runs whenever its inputs are valid, so one run reports every problem.
+"""
+
+import functools
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, ConfigDict, Field, StrictInt, StrictStr, ValidationInfo, field_validator, model_validator
+
+from eldwyn import prosody as prosody_facts
+from eldwyn.schema.base import Model, fail, raise_problems, suggestion
+from eldwyn.schema.signup import SignupPolicy, SignupSettings
+from eldwyn.schema.types import Bool, Hostname, Jid, Period, Port, Size, Text, no_duplicates
+
+SSH_PORT = 22  # always open, first; see templates/etc/iptables/rules.v4.j2
+
+
+# ---- Value types of the data only --------------------------------------------------------------
+
+def _module(name):
+    if name.startswith("mod_"):
+        fail(f"{name!r}: write the name without 'mod_', i.e. {name[4:]!r}")
+    if name not in prosody_facts.KNOWN_MODULES:
+        fail(f"unknown module {name!r}" + suggestion(name, sorted(prosody_facts.KNOWN_MODULES))
+             + "; known modules are listed in eldwyn/prosody.py")
+    return name
+
+
+def _misplaced(modules, kind):
+    """Problems of the modules that work only on another type of component than ``kind``
+    (None: the realm)."""
+    return [((index,), f"{module!r} works only on a {home!r} component"
+                       + ("" if kind else ": list it in that component's modules"))
+            for index, module in enumerate(modules)
+            if (home := prosody_facts.COMPONENT_ONLY_MODULES.get(module)) and home != kind]
+
+
+Module = Annotated[StrictStr, AfterValidator(_module)]
+Modules = Annotated[tuple[Module, ...], AfterValidator(no_duplicates)]
+
+
+def _package(name):
+    if not name or not name[0].isalnum() or not all(c.isalnum() or c in "+.-" for c in name) or name != name.lower():
+        fail(f"{name!r} is not a Debian package name")  # Debian policy 5.6.1
+    return name
+
+
+def _needs(*needed):
+    """A package list that must keep what the deploy itself runs on the host."""
+    def check(packages):
+        no_duplicates(packages)
+        for package, why in needed:
+            if package not in packages:
+                fail(f"{package!r} is needed ({why})")
+        return packages
+    return AfterValidator(check)
+
+
+Package = Annotated[StrictStr, AfterValidator(_package)]
+
+
+def _prosody_port(port):
+    if port < 1024:  # Debian's prosody.service runs Prosody as user prosody from the start
+        fail(f"{port} is below 1024: Prosody runs as user prosody and cannot bind it")
+    return port
+
+
+ProsodyPort = Annotated[Port, AfterValidator(_prosody_port)]
+
+
+def _local_dir(value):
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        fail(f"{value!r} must be an absolute path (or start with ~)")
+    return path
+
+
+LocalDir = Annotated[Text, AfterValidator(_local_dir)]
+"""A directory on the operator's machine: absolute, or starting with ~."""
+
+
+def _local_file(value):
+    path = os.path.expanduser(value)
+    if not os.path.isfile(path):
+        fail(f"{path!r} is not a file on this machine")
+    return path
+
+
+LocalFile = Annotated[Text, AfterValidator(_local_file)]
+
+
+def _interfaces(interfaces):
+    no_duplicates(interfaces)
+    problems = []
+    for index, item in enumerate(interfaces):
+        if item != "*":
+            try:
+                ipaddress.ip_address(item)
+            except ValueError:
+                problems.append(((index,), f"{item!r} is not an IP address, \"*\" (all IPv4) or \"::\" (all IPv6)"))
+    if problems:
+        raise_problems(problems, interfaces)
+    if all(item != "*" and ipaddress.ip_address(item).is_loopback for item in interfaces):
+        fail("plain HTTP (BOSH, websocket, uploads) must listen beyond loopback; add \"*\" and \"::\" or a"
+             " public address")
+    return interfaces
+
+
+# ---- Components --------------------------------------------------------------------------------
+
+class Options(Model):
+    """A component's Prosody options: only those given are written, so none has a default."""
+
+    model_config = ConfigDict(validate_default=False)
+
+
+class MucOptions(Options):
+    muc_log_presences: Bool = None
+    """Archive joins and leaves too."""
+    muc_log_expires_after: Period = None
+    """Room history retention."""
+    muc_log_by_default: Bool = None
+    muc_log_all_rooms: Bool = None
+    restrict_room_creation: Literal[True, False, "local"] = None
+    """true (admins only), false (anyone) or "local" (users of the realm)."""
+
+
+class PubsubOptions(Options):
+    pass
+
+
+class Proxy65Options(Options):
+    proxy65_address: Hostname = None
+    """The address proxy65 tells clients to connect to."""
+
+
+class HttpFileShareOptions(Options):
+    http_file_share_size_limit: Size = None
+    """Bytes per file."""
+    http_file_share_expires_after: Period = None
+    """How long uploads are kept; Prosody 13 reads "never" as no expiry."""
+    http_file_share_daily_quota: Size = None
+    """Bytes per user and day."""
+    http_file_share_global_quota: Size = None
+    """Bytes in all."""
+
+
+# The Prosody options each component type accepts. An option not declared is refused as a
+# probable typo: declare it in its type's class (with its check) when the data needs it.
+COMPONENT_OPTIONS = {"muc": MucOptions, "pubsub": PubsubOptions, "proxy65": Proxy65Options,
+                     "http_file_share": HttpFileShareOptions}
+
+
+class Component(Model):
+    name: Hostname
+    """A host name inside the realm, e.g. "muc.comm.cslabs.clarkson.edu"."""
+    type: Literal["muc", "pubsub", "proxy65", "http_file_share"]
+    """The Prosody module behind it."""
+    description: Text
+    """Its name in the realm's service list (disco#items) and its own."""
+    modules: Modules = ()
+    """Extra modules_enabled for this component only (e.g. "muc_mam")."""
+    options: dict[str, Any] = {}
+    """Prosody options for this component, as given (the accepted ones: COMPONENT_OPTIONS)."""
+
+    @field_validator("name")
+    @classmethod
+    def _inside_the_realm(cls, name, info: ValidationInfo):
+        realm = (info.context or {}).get("realm")  # eldwyn/config.py passes it when it is valid
+        if name == realm:
+            fail(f"{realm!r} is the realm itself; a component needs its own name")
+        if realm and not name.endswith("." + realm):
+            fail(f"{name!r} is not inside the realm {realm!r}")
+        return name
+
+    @field_validator("modules")
+    @classmethod
+    def _modules_of_this_type(cls, modules, info: ValidationInfo):
+        kind = info.data.get("type")
+        problems = _misplaced(modules, kind) if kind else []
+        if problems:
+            raise_problems(problems, modules)
+        return modules
+
+    @field_validator("options")
+    @classmethod
+    def _options_of_this_type(cls, options, info: ValidationInfo):
+        kind = info.data.get("type")
+        if kind is None:
+            return options
+        checked = COMPONENT_OPTIONS[kind].model_validate(options)
+        return {key: getattr(checked, key) for key in options}  # in data order
+
+
+class RosterMember(Model):
+    jid: Jid
+    """Need not be a seeded account (users created later by invite can be listed), nor local."""
+    name: Text
+    """The name shown in rosters."""
+
+    @field_validator("jid")
+    @classmethod
+    def _writable(cls, jid):
+        if "=" in jid:
+            fail(f"{jid!r}: '=' cannot be written in groups.txt")
+        return jid
+
+
+def _group_names(groups):
+    problems = []
+    for name, members in groups.items():
+        if name.startswith("+"):
+            problems.append(((name,), "a leading '+' makes Prosody add the group to every user's roster;"
+                                      " not supported here"))
+        jids = [member.jid for member in members]
+        problems += [((name, index), f"{jid!r} is listed twice") for index, jid in enumerate(jids)
+                     if jid in jids[:index]]
+    if problems:
+        raise_problems(problems, groups)
+    return groups
+
+
+class Ports(Model):
+    """TCP ports per Prosody service (global *_ports options). BOSH, websocket and uploads are
+    HTTP paths on http/https; 5000 is proxy65's (the page wrongly calls it BOSH's)."""
+
+    c2s: Annotated[tuple[ProsodyPort, ...], Field(min_length=1)] = (5222,)
+    """Clients (STARTTLS)."""
+    s2s: Annotated[tuple[ProsodyPort, ...], Field(min_length=1)] = (5269,)
+    """Other servers."""
+    http: Annotated[tuple[ProsodyPort, ...], Field(min_length=1)] = (5280,)
+    """Plain HTTP: /http-bind, /xmpp-websocket, /file_share, and the invites API on loopback."""
+    https: Annotated[tuple[ProsodyPort, ...], Field(min_length=1)] = (5281,)
+    """The same over TLS."""
+    proxy65: Annotated[tuple[ProsodyPort, ...], Field(min_length=1)] = (5000,)
+    """The file transfer proxy (XEP-0065)."""
+
+    SERVICES: ClassVar = ("c2s", "s2s", "http", "https", "proxy65")
+
+    @model_validator(mode="after")
+    def _each_port_once(self):
+        owner, problems = {}, []
+        for service in self.SERVICES:
+            for index, port in enumerate(getattr(self, service)):
+                if port in owner:
+                    problems.append(((service, index), f"port {port} is already used by xmpp_ports.{owner[port]}"))
+                owner.setdefault(port, service)
+        if len(owner) > 15:  # the firewall opens them with one multiport rule, which takes 15
+            problems.append(((), f"{len(owner)} ports, but one firewall rule takes at most 15"))
+        if problems:
+            raise_problems(problems, self)
+        return self
+
+    @property
+    def all(self):
+        return tuple(sorted(port for service in self.SERVICES for port in getattr(self, service)))
+
+
+# ---- Sections ----------------------------------------------------------------------------------
+
+class ProsodySection(Model):
+    packages: Annotated[tuple[Package, ...], _needs(
+        ("prosody", "the server"), ("prosody-modules", "community modules"),
+        ("lua-dbi-sqlite3", "SQLite storage"), ("lua5.4", "luac5.4 checks the config"),
+        ("sqlite3", "the deploy reads the account store"))] = (
+        "prosody", "prosody-modules", "lua-dbi-sqlite3", "lua-unbound", "lua5.4", "sqlite3")
+    """Debian 13 packages of the server: Prosody, the community modules, the SQLite driver,
+    lua-unbound (Prosody's recommended DNS resolver), lua5.4 (luac5.4 checks the config before it
+    is used) and sqlite3 (the deploy and the operators read the account store)."""
+
+
+class CertificateFiles(Model):
+    certificate: LocalFile
+    """The certificate chain (e.g. certbot's fullchain.pem), on the operator's machine."""
+    key: LocalFile
+    """Its private key (e.g. privkey.pem)."""
+
+
+class Tls(Model):
+    ca_common_name: Text = "Eldwyn XMPP local CA"
+    """Common name of the local certificate authority that issues one certificate per name (the
+    realm, each component, the site)."""
+    ca_validity_days: Annotated[StrictInt, Field(ge=1)] = 3650
+    """Days the CA certificate is valid; must outlast the certificates it issues."""
+    certificate_validity_days: Annotated[StrictInt, Field(ge=1, le=825)] = 365
+    """Days an issued certificate is valid (at most 825: Apple's clients refuse longer ones,
+    even from a private CA)."""
+    renew_before_days: Annotated[StrictInt, Field(ge=1)] = 30
+    """A certificate is re-issued when fewer days than this remain (or its names changed)."""
+    certificate_files: dict[StrictStr, CertificateFiles] = {}
+    """Operator-supplied certificates instead of the local CA's, per name (e.g. from certbot):
+    {"cslabs.clarkson.edu": {"certificate": "/path/fullchain.pem", "key": "/path/privkey.pem"}},
+    paths on the operator's machine."""
+    keep_adopted_certificates: Bool = True
+    """After the restore of an adopted backup (operator_tasks/adopt.py), serve each of the old
+    Eldwyn's certificates while it names its host, its key matches and more than
+    renew_before_days are left, so that clients that trusted the old server keep trusting the
+    new one; then (or with False) the local CA issues that name's. certificate_files wins."""
+
+    @model_validator(mode="after")
+    def _lifetimes(self):
+        problems = []
+        if self.certificate_validity_days <= self.renew_before_days:
+            problems.append((("certificate_validity_days",), f"{self.certificate_validity_days} must exceed"
+                             f" tls_renew_before_days ({self.renew_before_days}), or every deploy re-issues"
+                             " the certificates"))
+        if self.ca_validity_days <= self.certificate_validity_days:
+            problems.append((("ca_validity_days",), f"{self.ca_validity_days} must exceed"
+                             f" tls_certificate_validity_days ({self.certificate_validity_days})"))
+        if problems:
+            raise_problems(problems, self)
+        return self
+
+
+class Firewall(Model):
+    packages: Annotated[tuple[Package, ...], _needs(
+        ("iptables", "iptables-restore"), ("netfilter-persistent", "rules at boot"),
+        ("iptables-persistent", "netfilter-persistent's iptables plugin"))] = (
+        "iptables", "netfilter-persistent", "iptables-persistent")
+    """Debian packages that load /etc/iptables/rules.v4 and rules.v6 at every boot."""
+    other_tcp_ports: Annotated[tuple[Port, ...], Field(max_length=15), AfterValidator(no_duplicates)] = ()
+    """TCP ports this host serves besides XMPP's (xmpp_ports) and the site's (80, 443), which are
+    opened anyway; the firewall file is the host's whole INPUT policy. SSH (22) is always open."""
+
+    ssh_port: ClassVar[int] = SSH_PORT  # not data: SSH is never closed by this deploy
+
+
+class Secrets(Model):
+    dir: LocalDir = "~/.local/share/eldwyn-xmpp/secrets"
+    """Directory holding the CA key, account passwords and the webservice's secrets, outside any
+    git work tree, mode 0700. The environment variable ELDWYN_SECRETS_DIR overrides it."""
+
+
+class Backup(Model):
+    dir: LocalDir = "~/.local/share/eldwyn-xmpp/backups"
+    """Where operator_tasks/backup.py pulls backups to, one directory per host and time (mode
+    0700: they hold the secrets too). Outside any git work tree."""
+    restore_from: LocalDir | None = None
+    """A backup directory to restore when deploying to a fresh host (e.g. --data
+    backup_restore_from=~/.local/share/eldwyn-xmpp/backups/eldwyn/20261130T120000Z). Checked whole
+    before anything changes; restored before Prosody starts with our config, and only onto a host
+    whose store has no account yet (never over live data)."""
+
+
+class Signup(SignupPolicy):
+    """The registration webservice (webservice/signup): invite links (https://SITE/join/TOKEN)
+    and sign-up by e-mail, served by gunicorn on loopback behind nginx (TLS on 443, 80
+    redirects). Its secrets are signup-secret-key and signup-smtp-password in the secrets store."""
+
+    listen_port: Annotated[StrictInt, Field(ge=1024, le=65535)] = 8008
+    """TCP port gunicorn listens on, on 127.0.0.1 only (nginx proxies to it)."""
+    packages: Annotated[tuple[Package, ...], _needs(
+        ("python3-flask", "the web application"), ("python3-pydantic", "its settings' schema"),
+        ("gunicorn", "its WSGI server"), ("nginx", "TLS in front of it"))] = (
+        "python3-flask", "python3-pydantic", "gunicorn", "nginx")
+    """Debian 13 packages of the webservice."""
+
+    # Where it lives on the host (not data: the templates and the deploy agree on them). Its
+    # secrets (CREDENTIALS' values in the secrets store) are written root-only to
+    # credentials_dir and handed to the service by systemd's LoadCredential= under
+    # CREDENTIALS' keys (webservice/signup/settings.py reads them).
+    app_dir: ClassVar[str] = "/usr/local/lib/eldwyn-signup"  # holds webservice/ and eldwyn/schema/
+    config_dir: ClassVar[str] = "/etc/eldwyn-signup"  # settings.json, root-only
+    credentials_dir: ClassVar[str] = "/etc/eldwyn-signup/credentials"  # one root-only file per secret
+    state_dir: ClassVar[str] = "/var/lib/eldwyn-signup"  # systemd's StateDirectory: the SQLite file
+    ca_certificate_file: ClassVar[str] = "/usr/local/share/ca-certificates/eldwyn-xmpp-ca.crt"
+    tls_dir: ClassVar[str] = "/etc/nginx/tls"  # the site's certificate (.crt) and key (.key)
+    CREDENTIALS: ClassVar[dict] = {"secret-key": "signup-secret-key", "smtp-password": "signup-smtp-password"}
+    # Made on the host itself (tasks/webservice.py, `prosodyctl mod_invites_api create`), never
+    # by the operator: the key mod_invites_api checks, read by webservice/signup/registrar.py.
+    invites_api_key: ClassVar[str] = "invites-api-key"
+    web_ports: ClassVar[tuple] = (80, 443)  # nginx: HTTP (redirect only) and HTTPS
+    # What nginx adds to every answer of the site: the same as the application's own
+    # (webservice/signup/app.py SECURITY_HEADERS; a unit test keeps the two equal).
+    security_headers: ClassVar[tuple] = (
+        ("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self'; "
+                                    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+        ("X-Frame-Options", "DENY"),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Referrer-Policy", "same-origin"),
+        ("Strict-Transport-Security", "max-age=31536000"),
+        ("Cross-Origin-Opener-Policy", "same-origin"),
+        ("Permissions-Policy", "camera=(), microphone=(), geolocation=()"),
+    )
+
+    @property
+    def credentials(self):
+        """(credential name, secrets-store name) of each secret the service needs."""
+        names = ["secret-key"] + (["smtp-password"] if self.smtp.username else [])
+        return tuple((name, self.CREDENTIALS[name]) for name in names)
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """Derived, not data: where one name's certificate lives, and who supplies it."""
+
+    name: str  # the host name, the certificate's only SAN
+    certificate_path: str  # on the host
+    key_path: str
+    supplied_certificate: str | None  # the operator's own file (operator side), or None: our CA issues
+    supplied_key: str | None
+
+
+# ---- The whole --------------------------------------------------------------------------------
+
+def _some_admins(admins):
+    if not admins:
+        fail("needs at least one admin (admins are published as the contacts)")
+    return no_duplicates(admins)
+
+
+def _in_realm(jids, info):
+    realm = info.data.get("realm")
+    problems = [((index,), f"{jid!r} is not in the realm {realm!r}")
+                for index, jid in enumerate(jids) if realm and jid.rpartition("@")[2] != realm]
+    if problems:
+        raise_problems(problems, jids)
+    return jids
+
+
+class Config(Model):
+    """The ``xmpp_`` keys are its own fields; the other prefixes are its sections."""
+
+    # -- Realm and people
+    realm: Hostname
+    """The XMPP domain: JIDs are user@<realm>, and it is Prosody's one VirtualHost."""
+    admins: Annotated[tuple[Jid, ...], AfterValidator(_some_admins)]
+    """Server admins, bare JIDs in the realm: the prosody:operator role, published as contacts
+    (XEP-0157), created by the deploy if missing with a password from the secrets store."""
+    accounts: Annotated[tuple[Jid, ...], AfterValidator(no_duplicates)] = ()
+    """Other accounts the deploy creates if missing (passwords from the secrets store). Existing
+    accounts are never touched; real users register with invites."""
+    modules_enabled: Modules
+    """Loaded server-wide (global modules_enabled), so on the realm; components inherit only the
+    transport ones. Names are checked against eldwyn/prosody.py; MUC-only ones (muc_mam) go in
+    the MUC component's modules."""
+    shared_roster_groups: Annotated[dict[Text, tuple[RosterMember, ...]], AfterValidator(_group_names)] = {}
+    """Shared rosters (mod_groups, /var/lib/prosody/groups.txt): group name -> members."""
+    archive_expires_after: Period = "never"
+    """How long users' message archives are kept (mod_mam): "never", a period such as "1w",
+    "30d", "6 months", or seconds."""
+    registration_throttle_max: Annotated[StrictInt, Field(ge=1)] = 10
+    """In-band registrations allowed per client address and registration_throttle_period
+    (mod_register_limits). With invites_register_strict only attempts with a valid invite count;
+    loopback (the sign-up webservice, which has its own limits) is exempt."""
+    registration_throttle_period: Period = "1 hour"
+    """The window of registration_throttle_max."""
+    components: tuple[Component, ...]
+    """The realm's services. The templates add parent_host = realm and the certificate paths."""
+    ports: Ports = Ports()
+    http_interfaces: Annotated[tuple[StrictStr, ...], AfterValidator(_interfaces)] = ("*", "::")
+    """Addresses plain HTTP listens on: "*" is all IPv4, "::" all IPv6. Prosody's default is
+    loopback only, which would hide BOSH, websocket and uploads on 5280 from clients."""
+
+    # -- Sections, each the keys of its prefix
+    prosody: ProsodySection = ProsodySection()
+    signup: Signup
+    tls: Tls = Tls()
+    firewall: Firewall = Firewall()
+    secrets: Secrets = Secrets()
+    backup: Backup = Backup()
+
+    data_dir: ClassVar[str] = prosody_facts.DATA_DIR
+    groups_file: ClassVar[str] = prosody_facts.GROUPS_FILE
+
+    @field_validator("admins")
+    @classmethod
+    def _admins_in_realm(cls, admins, info: ValidationInfo):
+        return _in_realm(admins, info)
+
+    @field_validator("accounts")
+    @classmethod
+    def _accounts_in_realm(cls, accounts, info: ValidationInfo):
+        _in_realm(accounts, info)
+        admins = info.data.get("admins", ())
+        problems = [((index,), f"{jid!r} is already in xmpp_admins (admins are seeded too)")
+                    for index, jid in enumerate(accounts) if jid in admins]
+        if problems:
+            raise_problems(problems, accounts)
+        return accounts
+
+    @field_validator("modules_enabled")
+    @classmethod
+    def _safe_registration(cls, modules):
+        problems = _misplaced(modules, None)
+        # The templates always say registration_invite_only = true; without invites_register that
+        # option is ignored and registration is OPEN (see shared notes on Prosody 13).
+        if "register" in modules and "invites_register" not in modules:
+            problems.append(((), "'register' without 'invites_register' would open registration to anyone;"
+                                 " add 'invites' and 'invites_register'"))
+        if "invites_register" in modules and "invites" not in modules:
+            problems.append(((), "'invites_register' needs 'invites'"))
+        # Prosody 13.0.1's invites_register lets one invite create many accounts.
+        if "register" in modules and "invites_register_strict" not in modules:
+            problems.append(((), "'register' without 'invites_register_strict' lets one invite create"
+                                 " many accounts; add 'invites_register_strict'"))
+        if problems:
+            raise_problems(problems, modules)
+        return modules
+
+    @field_validator("shared_roster_groups")
+    @classmethod
+    def _groups_module(cls, groups, info: ValidationInfo):
+        if groups and "groups" not in info.data.get("modules_enabled", ("groups",)):
+            fail("set, but module 'groups' is not in xmpp_modules_enabled")
+        return groups
+
+    @field_validator("components")
+    @classmethod
+    def _components_once(cls, components):
+        problems, first = [], {}
+        for index, component in enumerate(components):
+            if component.name in first:
+                problems.append(((index, "name"), f"{component.name!r} is already the name of the component"
+                                                  f" at [{first[component.name]}]"))
+            first.setdefault(component.name, index)
+        if problems:
+            raise_problems(problems, components)
+        return components
+
+    @field_validator("signup")
+    @classmethod
+    def _site_apart_from_xmpp(cls, signup, info: ValidationInfo):
+        problems = []
+        if signup.site_name in [component.name for component in info.data.get("components", ())]:
+            problems.append((("site_name",), f"{signup.site_name!r} is an XMPP component's name; the site needs its own"))
+        if "ports" in info.data and signup.listen_port in info.data["ports"].all:
+            problems.append((("listen_port",), f"port {signup.listen_port} is already used by Prosody (xmpp_ports)"))
+        if problems:
+            raise_problems(problems, signup)
+        return signup
+
+    @field_validator("tls")
+    @classmethod
+    def _supplied_names_exist(cls, tls, info: ValidationInfo):
+        if not {"realm", "components", "signup"} <= set(info.data):
+            return tls
+        names = [info.data["realm"], *(c.name for c in info.data["components"]), info.data["signup"].site_name]
+        problems = [(("certificate_files", name), f"{name!r} is neither the realm nor a component nor"
+                     " signup_site_name" + suggestion(name, names))
+                    for name in tls.certificate_files if name not in names]
+        if problems:
+            raise_problems(problems, tls)
+        return tls
+
+    @field_validator("firewall")
+    @classmethod
+    def _other_ports_are_other(cls, firewall, info: ValidationInfo):
+        xmpp = info.data["ports"].all if "ports" in info.data else ()
+        problems = []
+        for index, port in enumerate(firewall.other_tcp_ports):
+            if port == SSH_PORT:
+                problems.append((("other_tcp_ports", index), "SSH (22) is always open; do not list it"))
+            elif port in xmpp:
+                problems.append((("other_tcp_ports", index), f"port {port} is an XMPP port (xmpp_ports), opened anyway"))
+            elif port in Signup.web_ports:
+                problems.append((("other_tcp_ports", index), f"port {port} is the sign-up site's, opened anyway"))
+        if problems:
+            raise_problems(problems, firewall)
+        return firewall
+
+    @field_validator("backup")
+    @classmethod
+    def _restore_is_a_good_backup(cls, backup, info: ValidationInfo):
+        if backup.restore_from is None or "realm" not in info.data:
+            return backup
+        from eldwyn.backup import BackupError, verify  # reads files: only when a restore is asked for
+
+        try:
+            verified = verify(backup.restore_from, info.data["realm"])
+        except BackupError as error:
+            fail(f"{error}; nothing was restored", ("restore_from",))
+        return backup.model_copy(update={"restore_from": verified})
+
+    # -- What is derived from the data
+
+    @property
+    def restore_from(self):
+        """The verified eldwyn.backup.Backup this deploy restores, or None."""
+        return self.backup.restore_from
+
+    @property
+    def hosts(self):
+        """The realm, then every component name: the names that need a certificate."""
+        return (self.realm,) + tuple(component.name for component in self.components)
+
+    @property
+    def seeded_accounts(self):
+        """Accounts the deploy creates when missing: the admins, then the other accounts."""
+        return self.admins + self.accounts
+
+    def _certificate(self, name, directory):
+        files = self.tls.certificate_files.get(name)
+        return Certificate(name, f"{directory}/{name}.crt", f"{directory}/{name}.key",
+                           files and files.certificate, files and files.key)
+
+    @functools.cached_property
+    def certificates(self):
+        """The Certificate of each XMPP name, the realm first."""
+        return tuple(self._certificate(name, prosody_facts.DATA_DIR) for name in self.hosts)
+
+    def certificate(self, name):
+        """The Certificate of host ``name`` (the realm or a component)."""
+        return next(cert for cert in self.certificates if cert.name == name)
+
+    @functools.cached_property
+    def site_certificate(self):
+        """The sign-up site's certificate, for nginx."""
+        return self._certificate(self.signup.site_name, Signup.tls_dir)
+
+    @property
+    def open_tcp_ports(self):
+        """Every TCP port the firewall opens besides SSH: XMPP's, the site's, the others."""
+        return tuple(sorted({*self.ports.all, *Signup.web_ports, *self.firewall.other_tcp_ports}))
+
+    @property
+    def packages(self):
+        """Every Debian package the deploy installs."""
+        return tuple(dict.fromkeys(self.prosody.packages + self.firewall.packages + self.signup.packages))
+
+    @property
+    def signup_settings(self):
+        """The webservice's settings.json: the policy of the data, and what it needs to know."""
+        reserved = self.signup.reserved_usernames + tuple(
+            name for name in (jid.rpartition("@")[0] for jid in self.seeded_accounts)
+            if name not in self.signup.reserved_usernames)
+        policy = {name: getattr(self.signup, name) for name in SignupPolicy.model_fields}
+        return SignupSettings(
+            **{**policy, "reserved_usernames": tuple(dict.fromkeys(reserved))},
+            realm=self.realm,
+            xmpp_server=self.realm,
+            xmpp_port=self.ports.c2s[0],
+            # The query string is required: Debian 13's mod_invites_api fails (500) without one.
+            invites_api_url=f"http://127.0.0.1:{self.ports.http[0]}/invites_api?via=eldwyn-signup",
+            state_directory=Signup.state_dir,
+            ca_certificate_file=Signup.ca_certificate_file,
+        )
+
+
+SECTIONS = ("prosody", "signup", "tls", "firewall", "secrets", "backup")
+"""The key prefixes that name a section; "xmpp_" names Config's own fields."""
