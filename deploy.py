@@ -3,20 +3,51 @@
     pyinfra inventory.py deploy.py --limit testbed      # the test-bed VM
     pyinfra inventory.py deploy.py --limit production   # Eldwyn itself (ELDWYN_HOST=...)
 
-Every host's data was validated before pyinfra connected (config.py). Each file in tasks/ owns
-one concern; they run in this order.
+pyinfra runs this file once per host to collect its operations, for every host, before it runs
+any of them. Its first line checks the data of every host of the run: one bad key anywhere
+stops the run there, so nothing changes on any host (exit status 3, every problem listed).
+Then each task of tasks/ runs in the order below, the only order there is: what a task needs
+from another is passed to it here.
 """
 
-from pyinfra import local
+from pyinfra import host, state
 
-local.include("tasks/preflight.py")  # stops on an unsupported OS before anything changes
-local.include("tasks/packages.py")
-local.include("tasks/restore.py")  # only with backup_restore_from; before anything reads the state
-local.include("tasks/certificates.py")
-local.include("tasks/prosody_modules.py")  # before the config that loads them is checked
-local.include("tasks/prosody_config.py")  # checked on the host before it goes live
-local.include("tasks/shared_rosters.py")
-local.include("tasks/firewall.py")
-local.include("tasks/prosody_service.py")  # restarts Prosody only if what it reads changed
-local.include("tasks/accounts.py")  # needs the running server
-local.include("tasks/webservice.py")  # the registration site, after Prosody (its invites API)
+from eldwyn.facts import FileStates
+from eldwyn.preflight import checked_config
+from eldwyn.secrets import SecretsStore
+from tasks import (
+    accounts,
+    certificates,
+    firewall,
+    packages,
+    preflight,
+    prosody_config,
+    prosody_modules,
+    prosody_service,
+    restore,
+    shared_rosters,
+    webservice,
+)
+
+config = checked_config(state, host)
+preflight.supported_os()  # stops on an unsupported OS before anything changes
+packages.install(config)
+restored = restore.restore(config)  # only with backup_restore_from; before anything reads the state
+
+# Every task renders its own files (certificates are issued into the secrets store on the way);
+# their state on the host is asked in one round trip, as it will be once the restore has run.
+store = SecretsStore(config.secrets.dir)
+OWNERS = (certificates, prosody_modules, prosody_config, shared_rosters, firewall, prosody_service, webservice)
+wanted = {task: task.files(config, store) for task in OWNERS}
+paths = sorted({file.path for files in wanted.values() for file in files} | {p for t in OWNERS for p in t.paths(config)})
+states = restored.states_after(host.get_fact(FileStates, paths=paths), config)
+
+new_certificates = certificates.install(wanted[certificates], states)
+new_modules = prosody_modules.install(wanted[prosody_modules], states)  # before the config that loads them is checked
+new_config = prosody_config.install(config, wanted[prosody_config], states)  # checked on the host before it goes live
+new_rosters = shared_rosters.install(wanted[shared_rosters], states)
+firewall.install(wanted[firewall], states)
+prosody_service.run(wanted[prosody_service], states,
+                    restart_after=[*restored.operations, *new_certificates, *new_modules, *new_config, *new_rosters])
+accounts.create_missing(config, restored=restored.accounts)  # needs the running server
+webservice.deploy(config, wanted[webservice], states)  # after Prosody: it makes the invites API's key

@@ -1,45 +1,51 @@
-"""Checks made before the deploy touches anything, and the validated config of each host."""
+"""Checks made before the deploy changes anything: every host's data, then the host's OS."""
 
-import gevent
-from pyinfra.api.exceptions import DeployError, InventoryError
-from pyinfra.api.state import BaseStateCallback
+from pyinfra.api.exceptions import DeployError, PyinfraError
+from pyinfra_cli.exceptions import CliError
 
 from eldwyn.config import ConfigError, load_config
 
 SUPPORTED_OS = ("Debian", 13)  # trixie: Prosody 13.0 and a prosody-modules with every module used
+BAD_DATA_EXIT_STATUS = 3  # pyinfra exits 1 for its own errors (an unreachable host, a failed operation)
 
 
-class BadGroupData(InventoryError):
-    """A host's data failed validation: the message names the key and the problem."""
+class BadGroupData(CliError, PyinfraError):
+    """The data of one or more hosts failed validation: every problem, one line each.
+
+    A PyinfraError, so that pyinfra passes it on from a deploy file as it is (not as a crash
+    with a traceback), and a CliError (click's exception), so that pyinfra's command line prints
+    it as one of its own errors and exits with BAD_DATA_EXIT_STATUS."""
+
+    exit_code = BAD_DATA_EXIT_STATUS
+
+    def __init__(self, message):
+        CliError.__init__(self, message)
 
 
-_configs = {}  # host name -> Config, validated once per run
+def _problems(host):
+    try:
+        load_config(host.data.dict())
+        return []
+    except ConfigError as error:
+        return [f"{host.name}: bad group data: {path}: {problem}" for path, problem in error.problems]
 
 
-def host_config(host):
-    """The validated Config of ``host`` (validated on first use, then cached)."""
-    if host.name not in _configs:
-        try:
-            _configs[host.name] = load_config(host.data.dict())
-        except ConfigError as error:
-            raise BadGroupData(f"{host.name}: bad group data: {error}") from None
-    return _configs[host.name]
+def checked_config(state, host):
+    """``host``'s Config, once the data of every host of this run (``--limit``) is valid.
 
-
-class ValidateDataBeforeConnecting(BaseStateCallback):
-    """Validates the data of every host of the run when pyinfra is about to open the first
-    connection: one bad host stops the whole run before any host is contacted."""
-
-    @staticmethod
-    def host_before_connect(state, host):
-        # pyinfra connects in gevent greenlets and reports our error itself, in one line:
-        # keep gevent from printing a traceback for it first.
-        hub = gevent.get_hub()
-        if BadGroupData not in hub.NOT_ERROR:
-            hub.NOT_ERROR = (*hub.NOT_ERROR, BadGroupData)
-        for each in state.inventory:
-            if state.is_host_in_limit(each):
-                host_config(each)
+    pyinfra collects every host's operations before it runs any, and stops at the first error:
+    called first in a deploy file, this guarantees that bad data on any host changes nothing on
+    any host. (Each host checks all of them, so the message is the same whichever fails first.)
+    """
+    problems = [line for each in state.inventory if each.name != host.name and state.is_host_in_limit(each)
+                for line in _problems(each)]
+    try:
+        config = load_config(host.data.dict())
+    except ConfigError:
+        problems += _problems(host)
+    if problems:
+        raise BadGroupData("\n".join(sorted(problems, key=lambda line: line.split(":", 1)[0])))
+    return config
 
 
 def check_supported_os(host_name, distribution):

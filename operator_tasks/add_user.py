@@ -6,7 +6,7 @@ one, else a new random one kept there (password=generate), or typed at a prompt 
 An account that exists already is left as it is.
 """
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.operations import python
 
 from eldwyn import accounts
@@ -19,14 +19,14 @@ from eldwyn.operator import (
     remembering_password,
     say,
 )
-from eldwyn.preflight import host_config
+from eldwyn.preflight import checked_config
 from eldwyn.secrets import SecretsStore, account_password_name
 
-config = host_config(host)
+config = checked_config(state, host)
 jid = account_from_data(host, config)
 password_source(host)  # bad input stops here, before anything runs
 existing = host.get_fact(Accounts, realm=config.realm)
-store = SecretsStore(config.secrets_dir)
+store = SecretsStore(config.secrets.dir)
 
 if jid in existing:
     say(host, f"{jid} exists already: nothing to do")

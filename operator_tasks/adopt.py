@@ -11,15 +11,15 @@ counts what the backup carries and says what it cannot carry.
 
 import shutil
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import python
 
 from eldwyn import adopt, backup
 from eldwyn.operator import pull_snapshot, run_on_host, say
-from eldwyn.preflight import host_config
+from eldwyn.preflight import checked_config
 
-config = host_config(host)
+config = checked_config(state, host)
 
 
 class NotAdoptable(DeployError):
@@ -39,7 +39,7 @@ def take_over(state, host):
 
 def _take_over(state, host):
     legacy = _discover(state, host)
-    directory = backup.new_backup_dir(config.backup_dir, host.name)
+    directory = backup.new_backup_dir(config.backup.dir, host.name)
     archive = directory / backup.HOST_ARCHIVE
     try:
         try:

@@ -8,20 +8,20 @@ Restore it by deploying to a fresh host with --data backup_restore_from=<that di
 
 import shutil
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.operations import python
 
 from eldwyn import backup
 from eldwyn.operator import pull_snapshot, say
-from eldwyn.preflight import host_config
+from eldwyn.preflight import checked_config
 from eldwyn.secrets import SecretsStore
 
-config = host_config(host)
+config = checked_config(state, host)
 
 
 def take_backup(state, host):
-    store = SecretsStore(config.secrets_dir)
-    directory = backup.new_backup_dir(config.backup_dir, host.name)
+    store = SecretsStore(config.secrets.dir)
+    directory = backup.new_backup_dir(config.backup.dir, host.name)
     try:
         pull_snapshot(state, host, backup.snapshot_command(config), directory / backup.HOST_ARCHIVE)
         final = backup.complete(directory, host_name=host.name, realm=config.realm, store=store)

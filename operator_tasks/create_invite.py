@@ -7,14 +7,14 @@ person opens it in a browser and picks a user name and password on the registrat
 import re
 import shlex
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api.exceptions import DeployError
 from pyinfra.operations import python
 
 from eldwyn.operator import run_on_host, say
-from eldwyn.preflight import host_config
+from eldwyn.preflight import checked_config
 
-config = host_config(host)
+config = checked_config(state, host)
 
 
 def create_invite(state, host):

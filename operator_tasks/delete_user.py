@@ -7,7 +7,7 @@ Accounts listed in the data (xmpp_admins, xmpp_accounts) are refused: the next d
 create them again. Remove them from group_data/ first.
 """
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.operations import python
 
 from eldwyn import accounts
@@ -19,10 +19,10 @@ from eldwyn.operator import (
     prosody_shell,
     say,
 )
-from eldwyn.preflight import host_config
+from eldwyn.preflight import checked_config
 from eldwyn.secrets import SecretsStore
 
-config = host_config(host)
+config = checked_config(state, host)
 jid = account_from_data(host, config)
 if jid in config.seeded_accounts:
     raise TaskInputError(f"user: {jid} is in the data (xmpp_admins or xmpp_accounts) and the next deploy"
@@ -33,4 +33,4 @@ if jid not in existing:
 else:
     prosody_shell(f"Delete the account {jid}", accounts.delete_script([jid]))
     python.call(name=f"Forget the password of {jid}", function=forget_password,
-                store=SecretsStore(config.secrets_dir), jid=jid)
+                store=SecretsStore(config.secrets.dir), jid=jid)

@@ -4,7 +4,7 @@ prompt (password=prompt). It is kept in the secrets store (account-JID) once Pro
     pyinfra inventory.py operator_tasks/set_password.py --limit testbed --data user=alice [--data password=prompt]
 """
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.operations import python
 
 from eldwyn import accounts
@@ -17,10 +17,10 @@ from eldwyn.operator import (
     prosody_shell,
     remembering_password,
 )
-from eldwyn.preflight import host_config
+from eldwyn.preflight import checked_config
 from eldwyn.secrets import SecretsStore
 
-config = host_config(host)
+config = checked_config(state, host)
 jid = account_from_data(host, config)
 password_source(host)  # bad input stops here, before anything runs
 existing = host.get_fact(Accounts, realm=config.realm)
@@ -30,4 +30,4 @@ if jid not in existing:
 password = new_password(host, jid)
 prosody_shell(f"Set a new password for {jid}", accounts.set_password_script([(jid, password)]))
 python.call(name=f"Keep the new password of {jid} in the secrets store",
-            function=remembering_password(SecretsStore(config.secrets_dir), jid, password))
+            function=remembering_password(SecretsStore(config.secrets.dir), jid, password))
