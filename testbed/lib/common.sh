@@ -74,6 +74,22 @@ install_venv() {
   echo "$want" >"$stamp"
 }
 
+# The webservice's unit tests with the Python packages Debian 13 gives the host (its pydantic is
+# older than the operator venv's): the shared schema must work with both.
+HOST_VERSIONS_VENV=${ELDWYN_HOST_VERSIONS_VENV:-$REPO_DIR/.venv-debian13}
+
+webservice_tests_with_debian_versions() {
+  local stamp=$HOST_VERSIONS_VENV/.requirements.sha256 want
+  want=$(sha256sum "$REPO_DIR/testbed/requirements-debian13.txt" | cut -d' ' -f1)
+  if ! [ -x "$HOST_VERSIONS_VENV/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    python3 -m venv "$HOST_VERSIONS_VENV"
+    "$HOST_VERSIONS_VENV/bin/pip" install -q --disable-pip-version-check -r "$REPO_DIR/testbed/requirements-debian13.txt"
+    echo "$want" >"$stamp"
+  fi
+  "$HOST_VERSIONS_VENV/bin/python" -c 'import pydantic; print("pydantic", pydantic.VERSION)'
+  "$HOST_VERSIONS_VENV/bin/python" -m pytest -q -p no:cacheprovider "$REPO_DIR/tests/unit/test_signup_app.py"
+}
+
 # --- libvirt, started by hand (PID 1 is not systemd on the machines this runs on) ---------------
 LIBVIRT_STATE=$CACHE_DIR/libvirt-started-by-testbed
 
