@@ -439,6 +439,11 @@ BAD_INPUTS = [
     ("username-reserved", _join_as("admin"), 400, "reserved"),
     ("username-reserved-other-case", _join_as("PostMaster"), 400, "reserved"),
     ("username-reserved-fullwidth", _join_as("ｒｏｏｔ"), 400, "reserved"),
+    ("username-reserved-lookalike-digit", _join_as("adm1n"), 400, "looks like a reserved one"),
+    ("username-reserved-lookalike-zeros", _join_as("r00t"), 400, "looks like a reserved one"),
+    ("username-cyrillic-a-in-admin", _join_as("\u0430dmin"), 400, "cannot mix letters of different scripts"),
+    ("username-all-cyrillic-xmpp", _join_as("\u0445\u043c\u0440\u0440"), 400, "looks like a reserved one"),
+    ("username-greek-alpha-in-alice", _join_as("\u03b1lice"), 400, "cannot mix letters of different scripts"),
     ("username-taken", _taken, 409, "taken"),
     ("username-refused-by-server", _join_as("prosodyrefuses"), 400, "refuses this username"),
     ("password-too-short", _join_as("bob", "short pass"), 400, "at least 12 characters"),
@@ -535,6 +540,22 @@ def test_mail_failure_is_a_clear_503_and_the_service_keeps_serving(env):
     response = env.browser.submit("/signup", email="a@clarkson.edu")
     assert response.status_code == 503 and "try again later" in response.text
     assert env.browser.get("/signup").status_code == 200
+
+
+def test_a_message_that_could_not_be_sent_does_not_count_against_the_daily_limit(env):
+    attempts = env.settings.rate_limits.per_email.attempts
+    sent = env.mailer.send
+
+    def broken(*args):
+        raise OSError("connection refused")
+
+    env.mailer.send = broken
+    for _ in range(attempts + 2):  # more failures than the limit allows messages
+        assert env.browser.submit("/signup", email="a@clarkson.edu").status_code == 503
+    env.mailer.send = sent
+    for _ in range(attempts):  # the whole budget is still there
+        assert env.browser.submit("/signup", email="a@clarkson.edu").status_code == 200
+    assert env.browser.submit("/signup", email="a@clarkson.edu").status_code == 429
 
 
 def test_registrar_failure_is_a_clear_503(env):

@@ -203,6 +203,8 @@ BAD_INPUTS = {
     "username-reserved": lambda s, vm, t: join_post(s, t["fresh"], "postmaster", GOOD),
     "username-an-admin": lambda s, vm, t: join_post(s, t["fresh"], CONFIG.admins[0].split("@")[0], GOOD),
     "username-taken": lambda s, vm, t: join_post(s, t["fresh"], "alice", GOOD),
+    "username-cyrillic-in-latin": lambda s, vm, t: join_post(s, t["fresh"], "\u0430dmin", GOOD),
+    "username-like-a-reserved-one": lambda s, vm, t: join_post(s, t["fresh"], "p0stmaster", GOOD),
     "password-too-short": lambda s, vm, t: join_post(s, t["fresh"], "shortpw", "Ab1-x"),
     "passwords-differ": lambda s, vm, t: join_post(s, t["fresh"], "differ", GOOD, GOOD + "x"),
     "password-contains-username": lambda s, vm, t: join_post(s, t["fresh"], "carolyn", "carolyn-is-my-password"),

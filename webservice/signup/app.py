@@ -181,6 +181,7 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
         limit = settings.rate_limits.per_email
         if not state.hit(bucket, limit.attempts, limit.window_seconds):
             raise Refused(429, TOO_MANY_EMAIL, "Too many messages")
+        return bucket
 
     def check_origin():
         sent = request.headers.get("Origin")
@@ -321,7 +322,7 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
             address = validation.email(typed, settings.allowed_email_domains)
         except validation.Invalid as error:
             return signup_form(400, {"email": str(error)}, typed[:validation.EMAIL_MAX_CHARS])
-        limit_email(address)
+        bucket = limit_email(address)
         # The link carries only a random nonce: no address in URLs, mailboxes aside.
         token = verify_tokens.dumps({"n": secrets.token_urlsafe(16)})
         link = f"{origin}/verify/{token}"
@@ -331,6 +332,7 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
             mailer.send(address, f"Your XMPP account on {settings.realm}", body)
         except Exception as error:  # never log the address
             log.error("sending the verification e-mail failed: %s", type(error).__name__)
+            state.give_back(bucket)  # a message never sent does not count against the person
             raise Refused(503, UNAVAILABLE, "Temporarily unavailable") from None
         log.info("verification e-mail sent to an address at %s", address.rpartition("@")[2])
         # The same page for every accepted address: nothing tells whether it is known.

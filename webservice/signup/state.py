@@ -51,6 +51,13 @@ class State:
                 raise
         return allowed
 
+    def give_back(self, bucket):
+        """Forget the latest attempt counted in ``bucket`` (one that did not happen after all,
+        such as a message that could not be sent)."""
+        with closing(self._connect()) as db:
+            db.execute("DELETE FROM hits WHERE rowid = (SELECT rowid FROM hits WHERE bucket = ?"
+                       " ORDER BY at DESC LIMIT 1)", (bucket,))
+
     def use_once(self, nonce, expires):
         """Mark ``nonce`` used; False if it already was."""
         now = self.clock()

@@ -46,7 +46,48 @@ def username(value, reserved=frozenset()):
         raise Invalid(f"A username has at most {USERNAME_MAX_CHARS} characters.")
     if name in reserved:
         raise Invalid("This username is reserved. Choose another one.")
+    scripts = {script for script in map(_script, name) if script}
+    if len(scripts) > 1 and not scripts <= _ONE_WRITING_SYSTEM:
+        raise Invalid("A username cannot mix letters of different scripts, such as Latin and Cyrillic.")
+    if skeleton(name) in {skeleton(other) for other in reserved}:
+        raise Invalid("This username looks like a reserved one. Choose another one.")
     return name
+
+
+# Scripts that are written together: Japanese mixes kanji, hiragana and katakana.
+_ONE_WRITING_SYSTEM = {"CJK", "HIRAGANA", "KATAKANA"}
+
+
+def _script(char):
+    """The script of a letter, from its Unicode name ("CYRILLIC SMALL LETTER A": CYRILLIC);
+    None for digits and punctuation, which go with any script."""
+    if not unicodedata.category(char).startswith("L"):
+        return None
+    return unicodedata.name(char, "UNKNOWN").split()[0]
+
+
+# Letters that look like Latin ones in common fonts (a subset of Unicode's confusables.txt,
+# UTS #39: Cyrillic, Greek and a few Latin look-alikes), and sequences that read alike.
+_LOOKALIKE = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "һ": "h", "і": "i", "ї": "i", "ј": "j", "к": "k", "м": "m",
+    "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "ѕ": "s", "ԁ": "d", "ԛ": "q",
+    "ԝ": "w", "ɡ": "g", "ı": "i", "ʟ": "l", "ο": "o", "α": "a", "ν": "v", "ρ": "p", "τ": "t", "ι": "i",
+    "κ": "k", "υ": "u", "χ": "x", "ε": "e", "β": "b", "η": "n", "ω": "w", "μ": "u", "0": "o", "1": "l",
+    "|": "l", "ǀ": "l",
+})
+
+
+def skeleton(name):
+    """What ``name`` looks like: names with equal skeletons look alike ("adm1n" and "admin",
+    "rnail" and "mail", "аdmin" with a Cyrillic а and "admin")."""
+    text = unicodedata.normalize("NFKD", name.casefold())
+    text = "".join(char for char in text if not unicodedata.category(char).startswith("M"))  # no accents
+    text = text.translate(_LOOKALIKE)
+    for pair, single in (("rn", "m"), ("vv", "w"), ("cl", "d")):
+        text = text.replace(pair, single)
+    # i, l and 1 stand in for one another ("adm1n", "admln"): stricter than UTS #39, which is
+    # cheap here, as only names that look like a reserved one are refused.
+    return text.replace("i", "l")
 
 
 def password(value, again, name, min_length):
