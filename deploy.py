@@ -26,6 +26,7 @@ from tasks import (
     prosody_service,
     restore,
     shared_rosters,
+    updates,
     webservice,
 )
 
@@ -37,7 +38,8 @@ restored = restore.restore(config)  # only with backup_restore_from; before anyt
 # Every task renders its own files (certificates are issued into the secrets store on the way);
 # their state on the host is asked in one round trip, as it will be once the restore has run.
 store = SecretsStore(config.secrets.dir)
-OWNERS = (certificates, prosody_modules, prosody_config, shared_rosters, firewall, prosody_service, webservice)
+OWNERS = (certificates, prosody_modules, prosody_config, shared_rosters, firewall, updates, prosody_service,
+          webservice)
 wanted = {task: task.files(config, store) for task in OWNERS}
 paths = sorted({file.path for files in wanted.values() for file in files} | {p for t in OWNERS for p in t.paths(config)})
 states = restored.states_after(host.get_fact(FileStates, paths=paths), config)
@@ -47,6 +49,7 @@ new_modules = prosody_modules.install(wanted[prosody_modules], states)  # before
 new_config = prosody_config.install(config, wanted[prosody_config], states)  # checked on the host before it goes live
 new_rosters = shared_rosters.install(wanted[shared_rosters], states)
 firewall.install(wanted[firewall], states)
+updates.install(wanted[updates], states)
 prosody_service.run(wanted[prosody_service], states,
                     restart_after=[*restored.operations, *new_certificates, *new_modules, *new_config, *new_rosters])
 accounts.create_missing(config, restored=restored.accounts)  # needs the running server

@@ -46,19 +46,39 @@ def _check_private(path, kind):
         )
 
 
+def private_directory_problem(directory):
+    """Why ``directory`` cannot be (or become) a private directory, or None. Changes nothing:
+    the data's check (eldwyn/schema/data.py) runs it before anything is made."""
+    directory = Path(directory).expanduser().absolute()
+    work_tree = _inside_git_work_tree(directory)
+    if work_tree is not None:
+        return f"{directory}: inside the git work tree {work_tree}; keep secrets outside git"
+    if not directory.exists() and not directory.is_symlink():
+        ancestor = next(parent for parent in directory.parents if parent.exists())
+        if not ancestor.is_dir():
+            return f"{directory}: cannot be made, {ancestor} is not a directory"
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            return f"{directory}: cannot be made, {ancestor} is not writable by you"
+        return None
+    if not directory.is_symlink() and not directory.is_dir():
+        return f"{directory}: not a directory"
+    try:
+        _check_private(directory, "directory")
+    except SecretsError as error:
+        return str(error)
+    return None
+
+
 def private_directory(directory):
     """``directory`` (a Path), made mode 0700 if missing; SecretsError unless it is a real
     directory, ours, closed to others, and outside any git work tree."""
     directory = Path(directory).expanduser().absolute()
-    work_tree = _inside_git_work_tree(directory)
-    if work_tree is not None:
-        raise SecretsError(f"{directory}: inside the git work tree {work_tree}; keep secrets outside git")
+    problem = private_directory_problem(directory)
+    if problem:
+        raise SecretsError(problem)
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True)
         directory.chmod(0o700)  # mkdir's mode is filtered by the umask
-    if not directory.is_dir():
-        raise SecretsError(f"{directory}: not a directory")
-    _check_private(directory, "directory")
     return directory
 
 

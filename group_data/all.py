@@ -57,8 +57,10 @@ xmpp_modules_enabled = [
     "cloud_notify",  # Push notifications, for such clients
     "cloud_notify_extensions",  # For certain iOS clients (Debian package prosody-modules)
     "csi_simple",  # Allow mobile clients to request throttling
+    "limits",  # Bandwidth per connection (xmpp_limits); Debian's stock config has it, the page's list not
     "tombstones",  # Deletion records, kept around for sync
     "uptime",
+    "http_openmetrics",  # Health: statistics at /metrics, for loopback only (see the template)
     "version",
     "presence",
     "ping",  # Latency discovery
@@ -110,6 +112,9 @@ xmpp_components = [
             "http_file_share_expires_after": "never",  # Prosody 13 reads "never" as no expiry
             # Prosody's default daily quota is 10 files' worth; keep that explicit.
             "http_file_share_daily_quota": 10 * 128 * 1024 * 1024,
+            # All uploads together, so that no one (nor all) can fill the disk: Prosody refuses
+            # new uploads beyond it. Leave room for the store, the logs and the backups' work.
+            "http_file_share_global_quota": 20 * 1024 * 1024 * 1024,
         },
     },
 ]

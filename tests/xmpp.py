@@ -23,6 +23,7 @@ import os
 import socket
 import ssl
 import struct
+import time
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -245,6 +246,42 @@ def check_message(target, sender, recipient, timeout=DEFAULT_TIMEOUT):
             assert message["from"].bare == sender
             return text
     return run(body(), timeout)
+
+
+def flood_and_probe(target, flooder, sink, sender, recipient, total_bytes, timeout=DEFAULT_TIMEOUT):
+    """``flooder`` sends ``sink`` about ``total_bytes`` of message bodies (4 KB each) as fast as
+    it can; meanwhile, once the flood is under way, ``sender`` sends ``recipient`` one message.
+    Returns (seconds until the flood's last message arrived, seconds the probe took)."""
+    async def body():
+        tag, count = _token(), max(1, total_bytes // 4000)
+        probe = f"probe {_token()}"
+        async with session(target, sink) as receiver, session(target, flooder) as s, \
+                session(target, recipient) as other, session(target, sender) as peer:
+            last = receiver.waiter("message", lambda m: m["body"].startswith(f"{tag} {count - 1} "))
+            probed = other.waiter("message", lambda m: m["body"] == probe)
+            started = time.monotonic()
+            for index in range(count):
+                s.xmpp.send_message(mto=sink, mbody=f"{tag} {index} " + "x" * 4000, mtype="chat")
+            await asyncio.sleep(1)
+            probe_started = time.monotonic()
+            peer.xmpp.send_message(mto=recipient, mbody=probe, mtype="chat")
+            await asyncio.wait_for(probed, STEP_TIMEOUT)
+            probe_seconds = time.monotonic() - probe_started
+            await asyncio.wait_for(last, timeout - 10)
+            return time.monotonic() - started, probe_seconds
+    return run(body(), timeout)
+
+
+async def _hold_sessions(target, jids, action):
+    async with contextlib.AsyncExitStack() as stack:
+        for jid in jids:
+            await stack.enter_async_context(session(target, jid))
+        return await asyncio.to_thread(action)
+
+
+def while_logged_in(target, jids, action, timeout=DEFAULT_TIMEOUT):
+    """``action()`` (a blocking call) run while one c2s session of each of ``jids`` is open."""
+    return run(_hold_sessions(target, jids, action), timeout)
 
 
 def check_carbons(target, user, peer, timeout=DEFAULT_TIMEOUT):
@@ -470,21 +507,26 @@ def check_download(target, url, sha256, size, timeout=DEFAULT_TIMEOUT):
     assert len(body) == size and hashlib.sha256(body).hexdigest() == sha256, "the file changed"
 
 
-def check_upload_too_large(target, user, size, timeout=DEFAULT_TIMEOUT):
-    """A slot request declaring more than the limit is refused (file-too-large)."""
+def upload_slot_refusal(target, user, size, timeout=DEFAULT_TIMEOUT):
+    """A slot request for ``size`` bytes that the server must refuse: (error condition, the
+    error's max-file-size if it says file-too-large, else None, the error's text)."""
     service = target.components["http_file_share"]
 
     async def body():
         async with session(target, user, presence=False) as s:
             try:
-                reply = await _request_slot(s, service, "too-large.bin", size)
+                reply = await _request_slot(s, service, f"eldwyn-{_token()}.bin", size)
             except IqError as error:
-                stanza = error.iq
-                too_large = stanza.xml.find(f".//{{{NS_UPLOAD}}}file-too-large")
+                too_large = error.iq.xml.find(f".//{{{NS_UPLOAD}}}file-too-large")
                 limit = too_large.findtext(f"{{{NS_UPLOAD}}}max-file-size") if too_large is not None else None
-                return error.condition, limit
+                return error.condition, limit, error.text
             raise AssertionError(f"a slot for {size} bytes was granted: {reply}")
-    condition, limit = run(body(), timeout)
+    return run(body(), timeout)
+
+
+def check_upload_too_large(target, user, size, timeout=DEFAULT_TIMEOUT):
+    """A slot request declaring more than the limit is refused (file-too-large)."""
+    condition, limit, _ = upload_slot_refusal(target, user, size, timeout)
     assert condition == "not-acceptable", condition
     return condition, limit
 

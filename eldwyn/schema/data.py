@@ -14,6 +14,7 @@ the fields before it): each runs whenever its inputs are valid, so one run repor
 import functools
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
@@ -23,6 +24,7 @@ from pydantic import AfterValidator, ConfigDict, Field, StrictInt, StrictStr, Va
 from eldwyn import prosody as prosody_facts
 from eldwyn.schema.base import Model, fail, raise_problems, suggestion
 from eldwyn.schema.signup import SignupPolicy, SignupSettings
+from eldwyn.secrets import private_directory_problem
 from eldwyn.schema.types import Bool, Hostname, Jid, Period, Port, Size, Text, no_duplicates
 
 SSH_PORT = 22  # always open, first; see templates/etc/iptables/rules.v4.j2
@@ -90,6 +92,18 @@ def _local_dir(value):
 
 LocalDir = Annotated[Text, AfterValidator(_local_dir)]
 """A directory on the operator's machine: absolute, or starting with ~."""
+
+
+def _private(path):
+    problem = private_directory_problem(path)
+    if problem:
+        fail(problem)
+    return path
+
+
+PrivateDir = Annotated[LocalDir, AfterValidator(_private)]
+"""A directory on the operator's machine for secrets: a real directory of ours, mode 0700, outside
+any git work tree, or one that can be made so (it is made when first used, not by the check)."""
 
 
 def _local_file(value):
@@ -233,6 +247,31 @@ def _group_names(groups):
     return groups
 
 
+def _rate(rate):
+    # What mod_limits parses (plugins/mod_limits.lua): digits, a unit of b, kb, mb... and "/s";
+    # anything else it replaces by its default of 3000 bytes/s, logging an error.
+    if not re.fullmatch(r"[1-9][0-9]* ?[bkmg]b?/s", rate):
+        fail(f"{rate!r} is not a rate mod_limits reads; write e.g. \"10kb/s\" or \"500b/s\"")
+    return rate
+
+
+class Limit(Model):
+    rate: Annotated[StrictStr, AfterValidator(_rate)]
+    """Bytes per second read from one connection, e.g. "10kb/s" (k = 1,000)."""
+    burst_seconds: Annotated[StrictInt, Field(ge=1, le=60)] = 2
+    """Seconds of traffic at that rate a connection may send at once."""
+
+
+class Limits(Model):
+    """Bandwidth per connection (mod_limits, when "limits" is in xmpp_modules_enabled): what one
+    client or one remote server may send before Prosody stops reading from it for a while."""
+
+    c2s: Limit = Limit(rate="10kb/s")
+    """Each client connection (Debian's stock value)."""
+    s2sin: Limit = Limit(rate="30kb/s")
+    """Each incoming connection of another server (Debian's stock value)."""
+
+
 class Ports(Model):
     """TCP ports per Prosody service (global *_ports options). BOSH, websocket and uploads are
     HTTP paths on http/https; 5000 is proxy65's (the page wrongly calls it BOSH's)."""
@@ -338,14 +377,39 @@ class Firewall(Model):
     ssh_port: ClassVar[int] = SSH_PORT  # not data: SSH is never closed by this deploy
 
 
+def _reboot_time(value):
+    if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
+        fail(f"{value!r} is not a time of day such as \"04:30\"")
+    return value
+
+
+class Updates(Model):
+    """Security updates without a visit: Debian's unattended-upgrades, and needrestart to restart
+    the services that use an upgraded library. The deploy itself never upgrades a package."""
+
+    packages: Annotated[tuple[Package, ...], _needs(
+        ("unattended-upgrades", "the upgrades"), ("needrestart", "restarts after library upgrades"))] = (
+        "unattended-upgrades", "needrestart")
+    """Debian packages of the unattended updates."""
+    origins: Annotated[tuple[Text, ...], Field(min_length=1), AfterValidator(no_duplicates)] = (
+        "origin=Debian,codename=${distro_codename}-security,label=Debian-Security",)
+    """unattended-upgrades' Origins-Pattern: where upgrades are taken from, replacing Debian's
+    default list (which also takes point releases). The default is the security archive only."""
+    automatic_reboot: Bool = False
+    """Reboot by itself when an upgrade needs it (a new kernel), at reboot_time. needrestart
+    restarts the services either way; a reboot cuts every session."""
+    reboot_time: Annotated[StrictStr, AfterValidator(_reboot_time)] = "04:30"
+    """When automatic_reboot reboots (the host's time zone)."""
+
+
 class Secrets(Model):
-    dir: LocalDir = "~/.local/share/eldwyn-xmpp/secrets"
+    dir: PrivateDir = "~/.local/share/eldwyn-xmpp/secrets"
     """Directory holding the CA key, account passwords and the webservice's secrets, outside any
     git work tree, mode 0700. The environment variable ELDWYN_SECRETS_DIR overrides it."""
 
 
 class Backup(Model):
-    dir: LocalDir = "~/.local/share/eldwyn-xmpp/backups"
+    dir: PrivateDir = "~/.local/share/eldwyn-xmpp/backups"
     """Where operator_tasks/backup.py pulls backups to, one directory per host and time (mode
     0700: they hold the secrets too). Outside any git work tree."""
     restore_from: LocalDir | None = None
@@ -461,6 +525,7 @@ class Config(Model):
     components: tuple[Component, ...]
     """The realm's services. The templates add parent_host = realm and the certificate paths."""
     ports: Ports = Ports()
+    limits: Limits = Limits()
     http_interfaces: Annotated[tuple[StrictStr, ...], AfterValidator(_interfaces)] = ("*", "::")
     """Addresses plain HTTP listens on: "*" is all IPv4, "::" all IPv6. Prosody's default is
     loopback only, which would hide BOSH, websocket and uploads on 5280 from clients."""
@@ -470,6 +535,7 @@ class Config(Model):
     signup: Signup
     tls: Tls = Tls()
     firewall: Firewall = Firewall()
+    updates: Updates = Updates()
     secrets: Secrets = Secrets()
     backup: Backup = Backup()
 
@@ -629,7 +695,8 @@ class Config(Model):
     @property
     def packages(self):
         """Every Debian package the deploy installs."""
-        return tuple(dict.fromkeys(self.prosody.packages + self.firewall.packages + self.signup.packages))
+        return tuple(dict.fromkeys(self.prosody.packages + self.firewall.packages + self.updates.packages
+                                   + self.signup.packages))
 
     @property
     def signup_settings(self):
@@ -650,5 +717,5 @@ class Config(Model):
         )
 
 
-SECTIONS = ("prosody", "signup", "tls", "firewall", "secrets", "backup")
+SECTIONS = ("prosody", "signup", "tls", "firewall", "updates", "secrets", "backup")
 """The key prefixes that name a section; "xmpp_" names Config's own fields."""

@@ -22,9 +22,13 @@ _GROUP_DATA = {
 
 
 @pytest.fixture
-def data():
-    """A fresh, mutable copy of group_data/all.py as pyinfra would see it."""
-    return copy.deepcopy(_GROUP_DATA)
+def data(tmp_path_factory):
+    """A fresh, mutable copy of group_data/all.py as pyinfra would see it, with the secrets
+    store and the backups in private directories of the test's own (the data's check reads
+    them, and they must not depend on this machine's home)."""
+    private = tmp_path_factory.mktemp("operator")
+    return {**copy.deepcopy(_GROUP_DATA), "secrets_dir": str(private / "secrets"),
+            "backup_dir": str(private / "backups")}
 
 
 @pytest.fixture

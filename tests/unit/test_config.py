@@ -209,6 +209,12 @@ BAD_INPUTS = [
     ("port-duplicate-across-services", _port("proxy65", [5280]), "xmpp_ports.proxy65[0]", "already used by xmpp_ports.http"),
     ("port-unknown-service", _port("bosh", [5280]), "xmpp_ports.bosh", "unknown key; expected one of: c2s, s2s, http, https, proxy65"),
     ("port-service-empty", _port("c2s", []), "xmpp_ports.c2s", "needs at least 1"),
+    ("limits-bad-rate", _set("xmpp_limits", {"c2s": {"rate": "10 KB per second"}}), "xmpp_limits.c2s.rate", "not a rate mod_limits reads"),
+    ("limits-burst-too-long", _set("xmpp_limits", {"s2sin": {"rate": "30kb/s", "burst_seconds": 600}}), "xmpp_limits.s2sin.burst_seconds", "out of range"),
+    ("upload-global-quota-string", _option("http_file_share", "http_file_share_global_quota", "20G"), at("http_file_share") + ".options.http_file_share_global_quota", "expected an integer"),
+    ("updates-no-origin", _set("updates_origins", []), "updates_origins", "needs at least 1"),
+    ("updates-reboot-time", _set("updates_reboot_time", "4am"), "updates_reboot_time", "not a time of day"),
+    ("updates-package-missing", _set("updates_packages", ["unattended-upgrades"]), "updates_packages", "'needrestart' is needed"),
     ("http-loopback-only", _set("xmpp_http_interfaces", ["127.0.0.1", "::1"]), "xmpp_http_interfaces", "beyond loopback"),
     ("http-interface-not-ip", _set("xmpp_http_interfaces", ["eth0"]), _item("xmpp_http_interfaces", "eth0"), "not an IP address"),
     ("firewall-other-is-xmpp", _set("firewall_other_tcp_ports", [5222]), "firewall_other_tcp_ports[0]", "is an XMPP port (xmpp_ports), opened anyway"),
@@ -301,3 +307,44 @@ def test_the_reference_of_the_keys_is_current():
     from eldwyn.schema.reference import OUTPUT, markdown
 
     assert OUTPUT.read_text() == markdown(), "run: python -m eldwyn.schema.reference"
+
+
+def _private_dir_cases(tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o755)
+    open_dir.chmod(0o755)
+    repo = tmp_path / "repo"
+    (repo / ".git").mkdir(parents=True)
+    return {
+        "not a directory": (a_file, "not a directory"),
+        "not creatable": (a_file / "secrets", "cannot be made"),
+        "wrong mode": (open_dir, "mode 0755 lets others in"),
+        "inside git": (repo / "secrets", "inside the git work tree"),
+    }
+
+
+@pytest.mark.parametrize("case", ["not a directory", "not creatable", "wrong mode", "inside git"])
+@pytest.mark.parametrize("key", ["secrets_dir", "backup_dir", "ELDWYN_SECRETS_DIR"])
+def test_private_directories_are_checked_before_anything_is_made(data, tmp_path, key, case):
+    path, words = _private_dir_cases(tmp_path)[case]
+    before = sorted(tmp_path.rglob("*"))
+    environ = {}
+    if key == "ELDWYN_SECRETS_DIR":
+        environ[key] = str(path)
+    else:
+        data[key] = str(path)
+    with pytest.raises(ConfigError) as error:
+        load_config(data, environ=environ)
+    found = dict(error.value.problems)
+    path_key = "ELDWYN_SECRETS_DIR (environment)" if key == "ELDWYN_SECRETS_DIR" else key
+    assert list(found) == [path_key], error.value
+    assert words in found[path_key]
+    assert sorted(tmp_path.rglob("*")) == before, "the check made something"
+
+
+def test_a_missing_private_directory_is_not_made_by_the_check(data, tmp_path):
+    data["secrets_dir"] = str(tmp_path / "new" / "secrets")
+    config = load_config(data, environ={})
+    assert config.secrets.dir == tmp_path / "new" / "secrets" and not (tmp_path / "new").exists()

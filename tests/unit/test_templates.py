@@ -14,13 +14,14 @@ REALM_CFG = "etc/prosody/conf.avail/realm.cfg.lua.j2"
 GROUPS = "var/lib/prosody/groups.txt.j2"
 RULES = {"v4": "etc/iptables/rules.v4.j2", "v6": "etc/iptables/rules.v6.j2"}
 IMPORT_CFG = "var/lib/eldwyn-xmpp/restore/import.cfg.lua.j2"
+UPDATES = "etc/apt/apt.conf.d/52eldwyn-unattended-upgrades.j2"
 
 
 def test_every_template_is_covered():
     from test_signup_templates import SIGNUP_TEMPLATES
 
     found = {str(path.relative_to(TEMPLATES_DIR)) for path in TEMPLATES_DIR.rglob("*.j2")}
-    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, IMPORT_CFG, *RULES.values(), *SIGNUP_TEMPLATES}
+    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, IMPORT_CFG, UPDATES, *RULES.values(), *SIGNUP_TEMPLATES}
 
 
 def expected_prosody_config(config):
@@ -36,6 +37,10 @@ def expected_prosody_config(config):
         "https_ports": list(config.ports.https),
         "proxy65_ports": list(config.ports.proxy65),
         "http_interfaces": list(config.http_interfaces),
+        "limits": {kind: {"rate": limit.rate, "burst": limit.burst_seconds} for kind, limit in config.limits},
+        "statistics": "internal",
+        "statistics_interval": "manual",
+        "openmetrics_allow_ips": ["::1", "127.0.0.1"],
         "certificates": "/var/lib/prosody",
         "authentication": "internal_hashed",
         "storage": "sql",
@@ -185,3 +190,18 @@ def test_the_import_config_names_each_host_and_the_live_store(config, tmp_path):
         "sql": {"driver": "SQLite3", "database": "prosody.sqlite"},  # what the live config says
         "log": {1: {"levels": {"min": "warn"}, "to": "console"}}, "pidfile": "/run/prosody/prosody.pid"})
     assert sorted(name for name in read if name != "*") == sorted(hosts)
+
+
+def test_limits_are_written_only_when_their_module_is_loaded(config):
+    without = config.model_copy(update={"modules_enabled": tuple(m for m in config.modules_enabled if m != "limits")})
+    assert "limits = {" in render("etc/prosody/prosody.cfg.lua.j2", config=config)
+    assert "limits = {" not in render("etc/prosody/prosody.cfg.lua.j2", config=without)
+
+
+def test_unattended_upgrades_take_only_the_datas_origins(config):
+    text = render(UPDATES, config=config)
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.strip().startswith("//")]
+    assert lines[0] == "#clear Unattended-Upgrade::Origins-Pattern;", "Debian's own list must not be added to"
+    assert lines[1:4] == ["Unattended-Upgrade::Origins-Pattern {",
+                          '"origin=Debian,codename=${distro_codename}-security,label=Debian-Security";', "};"]
+    assert 'Unattended-Upgrade::Automatic-Reboot "false";' in lines

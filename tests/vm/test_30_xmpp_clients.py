@@ -131,3 +131,4 @@ def test_quick_checks(target, alice, bob):
     """The subset an after-reboot test runs."""
     result = xmpp.quick_checks(target, alice, bob)
     assert set(result) == {"login", "message", "upload"}
+
