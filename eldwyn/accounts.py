@@ -62,7 +62,7 @@ _PROMPT = "prosody> "  # Prosody's default; our config does not set admin_shell_
 
 # Run before prosodyctl's own code by the lua5.4 interpreter: `require "readline"` then fails,
 # and the shell falls back to plain io.read (no echo of stdin, no history file).
-_NO_READLINE = 'package.preload.readline = function() error("readline disabled by eldwyn") end'
+NO_READLINE = 'package.preload.readline = function() error("readline disabled by eldwyn") end'
 
 
 def roles_for(config):
@@ -383,7 +383,7 @@ def apply_command(script_path=None):
     """
     script = (
         _APPLY.replace("__PATH__", shlex.quote(script_path or ""))
-        .replace("__NO_READLINE__", _NO_READLINE)
+        .replace("__NO_READLINE__", NO_READLINE)
         .replace("__PROMPT__", _PROMPT)
         .replace("__MARKER__", _MARKER)
         .replace("__RESULT_PREFIX__", _RESULT_PREFIX)

@@ -419,7 +419,7 @@ def test_empty_script_succeeds(fake):
 
 @pytest.mark.skipif(LUA is None, reason=SKIP_REASON)
 def test_lua_init_hides_readline():
-    env = {**os.environ, "LUA_INIT_5_4": accounts._NO_READLINE, "LUA_INIT": accounts._NO_READLINE}
+    env = {**os.environ, "LUA_INIT_5_4": accounts.NO_READLINE, "LUA_INIT": accounts.NO_READLINE}
     result = subprocess.run([LUA, "-e", "print(pcall(require, 'readline'))"],
                             capture_output=True, text=True, env=env)
     assert result.stdout.startswith("false"), result.stdout

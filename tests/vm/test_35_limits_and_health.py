@@ -8,6 +8,7 @@ import time
 import pytest
 import requests
 
+from eldwyn.accounts import NO_READLINE
 from tests import testbed, xmpp
 
 CONFIG = testbed.config_for_testbed()
@@ -79,8 +80,9 @@ def test_a_flooding_client_is_throttled_while_others_are_served(target):
 
 
 def _shell(vm, lua):
-    """Raw Lua in the running Prosody (prosodyctl shell's '>' lines), fed on stdin."""
-    return vm.check_output(f"printf '%s\\n' {_quote('> ' + lua)} | prosodyctl shell")
+    """Raw Lua in the running Prosody (prosodyctl shell's '>' lines), fed on stdin, with
+    readline hidden as the deploy does (else the shell writes /var/lib/prosody/.shell_history)."""
+    return vm.check_output(f"printf '%s\\n' {_quote('> ' + lua)} | LUA_INIT_5_4={_quote(NO_READLINE)} prosodyctl shell")
 
 
 def _quote(text):
