@@ -1,5 +1,6 @@
 """Render the files of templates/ (their paths mirror where they land on the host)."""
 
+import shlex
 from pathlib import Path
 
 import jinja2
@@ -18,6 +19,7 @@ environment = jinja2.Environment(
     autoescape=False,
 )
 environment.filters.update(JINJA_FILTERS)
+environment.filters["sh"] = lambda value: shlex.quote(str(value))  # one shell word
 
 
 def render(template_path, **context):

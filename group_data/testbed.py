@@ -29,6 +29,10 @@ _sudo = True
 secrets_dir = "~/.local/share/eldwyn-xmpp/testbed/secrets"
 backup_dir = "~/.local/share/eldwyn-xmpp/testbed/backups"
 
+# The local CA issues the VM's certificates (the tests trust it). tests/vm/test_37_acme.py runs
+# the VM with tls_mode "acme" against pebble, as production runs against Let's Encrypt.
+tls_mode = "local_ca"
+
 # Test users the client tests log in as (passwords generated into the secrets store).
 xmpp_accounts = [
     "alice@cslabs.clarkson.edu",

@@ -25,7 +25,8 @@ from eldwyn import prosody as prosody_facts
 from eldwyn.schema.base import Model, fail, raise_problems, suggestion
 from eldwyn.schema.signup import SignupPolicy, SignupSettings
 from eldwyn.secrets import private_directory_problem
-from eldwyn.schema.types import Bool, Hostname, Jid, Period, Port, Size, Text, no_duplicates
+from eldwyn.schema.types import (AbsolutePath, Bool, EmailAddress, Hostname, Jid, Period, Port, Size, Text,
+                                 no_duplicates)
 
 SSH_PORT = 22  # always open, first; see templates/etc/iptables/rules.v4.j2
 
@@ -310,6 +311,19 @@ class Ports(Model):
 
 # ---- Sections ----------------------------------------------------------------------------------
 
+def _dns_server(value):
+    address, _, port = value.partition("@")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        fail(f"{value!r}: {address!r} is not an IP address (\"ADDRESS\" or \"ADDRESS@PORT\")")
+    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+        fail(f"{value!r}: {port!r} is not a port number")
+    if parsed.is_loopback:
+        fail(f"{value!r} is a loopback address, which libunbound (Prosody's resolver) never asks")
+    return value
+
+
 class ProsodySection(Model):
     packages: Annotated[tuple[Package, ...], _needs(
         ("prosody", "the server"), ("prosody-modules", "community modules"),
@@ -319,6 +333,10 @@ class ProsodySection(Model):
     """Debian 13 packages of the server: Prosody, the community modules, the SQLite driver,
     lua-unbound (Prosody's recommended DNS resolver), lua5.4 (luac5.4 checks the config before it
     is used) and sqlite3 (the deploy and the operators read the account store)."""
+    dns_servers: Annotated[tuple[Annotated[StrictStr, AfterValidator(_dns_server)], ...], Field(max_length=3)] = ()
+    """DNS servers Prosody asks for other servers' addresses (s2s), as "ADDRESS" or
+    "ADDRESS@PORT", instead of /etc/resolv.conf's. Not loopback: libunbound never asks a
+    loopback server. The test bed points it at its test DNS; Eldwyn uses the system's."""
 
 
 class CertificateFiles(Model):
@@ -328,21 +346,54 @@ class CertificateFiles(Model):
     """Its private key (e.g. privkey.pem)."""
 
 
+def _acme_directory(value):
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(:[0-9]{1,5})?/[A-Za-z0-9._~/%+-]*", value):
+        fail(f"{value!r} is not an https:// URL of an ACME directory")
+    return value
+
+
+TLS_MODES = ("acme", "local_ca", "files")
+
+
 class Tls(Model):
+    """Who issues each name's certificate (one per name: the realm, each component, the site)."""
+
+    mode: Literal[TLS_MODES] = "acme"
+    """"acme": certbot on the host gets every name's certificate from the ACME server
+    (tls_acme_directory, Let's Encrypt by default) over HTTP-01 through nginx on port 80, and
+    renews it by its own timer; until a name has its first one (and whenever an issuance fails)
+    the name keeps what it serves, on a fresh host the local CA's certificate. "local_ca": the
+    operator's local CA issues them all (clients must trust that CA: the test bed's default).
+    "files": every name's certificate is in tls_certificate_files."""
+    acme_directory: Annotated[StrictStr, AfterValidator(_acme_directory)] = (
+        "https://acme-v02.api.letsencrypt.org/directory")
+    """The ACME server's directory URL (mode "acme"). Let's Encrypt's staging server is
+    https://acme-staging-v02.api.letsencrypt.org/directory; the test bed points it at pebble."""
+    acme_email: EmailAddress | None = None
+    """The e-mail address of the ACME account (the CA's notices about it); None registers the
+    account without one."""
+    acme_ca_bundle: AbsolutePath | None = None
+    """A CA bundle on the host that certbot trusts for the ACME server's own HTTPS, for a
+    private ACME server (the test bed's pebble); None: the system's CAs, as for Let's Encrypt."""
+    acme_packages: ClassVar[tuple[str, ...]] = ("certbot",)  # Debian's, with its renewal timer
+    # certbot --webroot writes the HTTP-01 answers here; nginx serves them on port 80.
+    acme_webroot: ClassVar[str] = "/var/lib/eldwyn-xmpp/acme-challenges"
     ca_common_name: Text = "Eldwyn XMPP local CA"
     """Common name of the local certificate authority that issues one certificate per name (the
-    realm, each component, the site)."""
+    realm, each component, the site) in mode "local_ca", and the first ones in mode "acme"."""
     ca_validity_days: Annotated[StrictInt, Field(ge=1)] = 3650
     """Days the CA certificate is valid; must outlast the certificates it issues."""
     certificate_validity_days: Annotated[StrictInt, Field(ge=1, le=825)] = 365
     """Days an issued certificate is valid (at most 825: Apple's clients refuse longer ones,
     even from a private CA)."""
     renew_before_days: Annotated[StrictInt, Field(ge=1)] = 30
-    """A certificate is re-issued when fewer days than this remain (or its names changed)."""
+    """The local CA re-issues a certificate when fewer days than this remain (or its names
+    changed); an adopted certificate is served while more remain. certbot keeps its own
+    schedule (30 days before expiry)."""
     certificate_files: dict[StrictStr, CertificateFiles] = {}
-    """Operator-supplied certificates instead of the local CA's, per name (e.g. from certbot):
-    {"cslabs.clarkson.edu": {"certificate": "/path/fullchain.pem", "key": "/path/privkey.pem"}},
-    paths on the operator's machine."""
+    """Operator-supplied certificates, per name, in any mode (such a name is never asked of ACME
+    nor of the local CA): {"cslabs.clarkson.edu": {"certificate": "/path/fullchain.pem", "key":
+    "/path/privkey.pem"}}, paths on the operator's machine."""
     keep_adopted_certificates: Bool = True
     """After the restore of an adopted backup (operator_tasks/adopt.py), serve each of the old
     Eldwyn's certificates while it names its host, its key matches and more than
@@ -476,6 +527,15 @@ class Certificate:
     key_path: str
     supplied_certificate: str | None  # the operator's own file (operator side), or None: our CA issues
     supplied_key: str | None
+    group: str  # the files' group: the service that reads the key
+    key_mode: str
+    service: str  # the systemd unit reloaded when the certificate changes
+    acme: bool  # certbot gets it (tls_mode "acme", no supplied file)
+
+    @property
+    def files(self):
+        """(path, content mode) of the certificate and of its key, as the host keeps them."""
+        return ((self.certificate_path, "644"), (self.key_path, self.key_mode))
 
 
 # ---- The whole --------------------------------------------------------------------------------
@@ -618,6 +678,9 @@ class Config(Model):
         problems = [(("certificate_files", name), f"{name!r} is neither the realm nor a component nor"
                      " signup_site_name" + suggestion(name, names))
                     for name in tls.certificate_files if name not in names]
+        if tls.mode == "files":
+            problems += [(("certificate_files",), f"has no entry for {name!r}: tls_mode \"files\" needs every"
+                          " name's certificate") for name in names if name not in tls.certificate_files]
         if problems:
             raise_problems(problems, tls)
         return tls
@@ -668,24 +731,30 @@ class Config(Model):
         """Accounts the deploy creates when missing: the admins, then the other accounts."""
         return self.admins + self.accounts
 
-    def _certificate(self, name, directory):
+    def _certificate(self, name, directory, group, key_mode, service):
         files = self.tls.certificate_files.get(name)
         return Certificate(name, f"{directory}/{name}.crt", f"{directory}/{name}.key",
-                           files and files.certificate, files and files.key)
+                           files and files.certificate, files and files.key, group, key_mode, service,
+                           acme=self.tls.mode == "acme" and not files)
 
     @functools.cached_property
     def certificates(self):
         """The Certificate of each XMPP name, the realm first."""
-        return tuple(self._certificate(name, prosody_facts.DATA_DIR) for name in self.hosts)
+        return tuple(self._certificate(name, prosody_facts.DATA_DIR, "prosody", "640", "prosody") for name in self.hosts)
 
     def certificate(self, name):
         """The Certificate of host ``name`` (the realm or a component)."""
         return next(cert for cert in self.certificates if cert.name == name)
 
+    @property
+    def acme_certificates(self):
+        """The Certificates (of the XMPP names and the site) that certbot gets (eldwyn/acme.py)."""
+        return tuple(cert for cert in (*self.certificates, self.site_certificate) if cert.acme)
+
     @functools.cached_property
     def site_certificate(self):
         """The sign-up site's certificate, for nginx."""
-        return self._certificate(self.signup.site_name, Signup.tls_dir)
+        return self._certificate(self.signup.site_name, Signup.tls_dir, "root", "600", "nginx")
 
     @property
     def open_tcp_ports(self):
@@ -695,8 +764,9 @@ class Config(Model):
     @property
     def packages(self):
         """Every Debian package the deploy installs."""
+        acme = Tls.acme_packages if self.acme_certificates else ()
         return tuple(dict.fromkeys(self.prosody.packages + self.firewall.packages + self.updates.packages
-                                   + self.signup.packages))
+                                   + self.signup.packages + acme))
 
     @property
     def signup_settings(self):

@@ -15,13 +15,15 @@ GROUPS = "var/lib/prosody/groups.txt.j2"
 RULES = {"v4": "etc/iptables/rules.v4.j2", "v6": "etc/iptables/rules.v6.j2"}
 IMPORT_CFG = "var/lib/eldwyn-xmpp/restore/import.cfg.lua.j2"
 UPDATES = "etc/apt/apt.conf.d/52eldwyn-unattended-upgrades.j2"
+ACME = ("usr/local/sbin/eldwyn-certificate-deployed.j2", "usr/local/sbin/eldwyn-acme-issue.j2",
+        "etc/systemd/system/certbot.service.d/eldwyn-ca-bundle.conf.j2")  # tests/unit/test_acme.py
 
 
 def test_every_template_is_covered():
     from test_signup_templates import SIGNUP_TEMPLATES
 
     found = {str(path.relative_to(TEMPLATES_DIR)) for path in TEMPLATES_DIR.rglob("*.j2")}
-    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, IMPORT_CFG, UPDATES, *RULES.values(), *SIGNUP_TEMPLATES}
+    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, IMPORT_CFG, UPDATES, *ACME, *RULES.values(), *SIGNUP_TEMPLATES}
 
 
 def expected_prosody_config(config):
@@ -45,6 +47,8 @@ def expected_prosody_config(config):
         "authentication": "internal_hashed",
         "storage": "sql",
         "sql": {"driver": "SQLite3", "database": "prosody.sqlite"},
+        **({"unbound": {"resolvconf": False, "hoststxt": False, "forward": list(config.prosody.dns_servers)}}
+           if config.prosody.dns_servers else {}),
         "s2s_secure_auth": True,
         "pidfile": "/run/prosody/prosody.pid",
         "log": {
@@ -98,8 +102,15 @@ def hostile(config):
     })
 
 
+def with_dns_servers(config):
+    """The test bed's federation set-up (tests/vm/test_37_acme.py): Prosody asks its test DNS."""
+    return config.model_copy(update={"prosody": config.prosody.model_copy(
+        update={"dns_servers": ("10.77.0.1@8053", "2001:db8::53")})})
+
+
 @pytest.mark.skipif(luadump.LUA is None, reason=luadump.SKIP_REASON)
-@pytest.mark.parametrize("make", [lambda c: c, hostile], ids=["real-data", "hostile-values"])
+@pytest.mark.parametrize("make", [lambda c: c, hostile, with_dns_servers], ids=["real-data", "hostile-values",
+                                                                                 "dns-servers"])
 def test_prosody_reads_back_exactly_the_data(config, make, tmp_path):
     config = make(config)
     global_file = tmp_path / "prosody.cfg.lua"
