@@ -17,6 +17,7 @@ from eldwyn.preflight import checked_config
 from eldwyn.secrets import SecretsStore
 from tasks import (
     accounts,
+    acme,
     certificates,
     firewall,
     packages,
@@ -39,9 +40,13 @@ restored = restore.restore(config)  # only with backup_restore_from; before anyt
 # their state on the host is asked in one round trip, as it will be once the restore has run.
 store = SecretsStore(config.secrets.dir)
 OWNERS = (certificates, prosody_modules, prosody_config, shared_rosters, firewall, updates, prosody_service,
-          webservice)
-wanted = {task: task.files(config, store) for task in OWNERS}
-paths = sorted({file.path for files in wanted.values() for file in files} | {p for t in OWNERS for p in t.paths(config)})
+          acme, webservice)
+# With tls_mode "acme", a name that has its certificate from certbot (or still serves a good
+# one while it waits for it) does not get the fallback's files.
+lineages = acme.lineages(config)
+wanted = {task: acme.keep_served(config, task.files(config, store), lineages) for task in OWNERS}
+paths = sorted({file.path for files in wanted.values() for file in files} | {p for t in OWNERS for p in t.paths(config)}
+               | {path for cert in (*config.certificates, config.site_certificate) for path, _ in cert.files})
 states = restored.states_after(host.get_fact(FileStates, paths=paths), config)
 
 new_certificates = certificates.install(wanted[certificates], states)
@@ -50,7 +55,9 @@ new_config = prosody_config.install(config, wanted[prosody_config], states)  # c
 new_rosters = shared_rosters.install(wanted[shared_rosters], states)
 firewall.install(wanted[firewall], states)
 updates.install(wanted[updates], states)
+acme.install(wanted[acme], states)
 prosody_service.run(wanted[prosody_service], states,
                     restart_after=[*restored.operations, *new_certificates, *new_modules, *new_config, *new_rosters])
 accounts.create_missing(config, restored=restored.accounts)  # needs the running server
 webservice.deploy(config, wanted[webservice], states)  # after Prosody: it makes the invites API's key
+acme.obtain(config, lineages, states)  # once nginx serves the challenges; fails the run if one fails

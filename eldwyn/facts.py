@@ -5,6 +5,7 @@ import shlex
 from pyinfra.api import FactBase
 
 from eldwyn.accounts import existing_accounts_command, parse_existing_accounts
+from eldwyn.acme import lineages_command, parse_lineages
 
 
 class FileStates(FactBase):
@@ -54,3 +55,18 @@ class Accounts(FactBase):
 
     def process(self, output):
         return parse_existing_accounts("\n".join(output))
+
+
+class AcmeLineages(FactBase):
+    """{name: eldwyn.acme.Lineage} for the ACME names given (their Certificates): certbot's
+    lineage, if any, and whether what the service reads now is still good. Read-only."""
+
+    @staticmethod
+    def default():
+        return {}
+
+    def command(self, certificates):
+        return lineages_command(certificates)
+
+    def process(self, output):
+        return parse_lineages(output)

@@ -86,7 +86,11 @@ def test_unit_loads_the_smtp_password_only_with_a_login(config, data):
 def test_nginx_site(config):
     text = render(NGINX, config=config)
     site = config.signup.site_name
-    assert text.count(f"server_name {site};") == 2
+    # tls_mode "acme" (production's): port 80 answers every name's HTTP-01 challenge.
+    assert f"server_name {site} {' '.join(config.hosts)};" in text
+    assert text.count(f"server_name {site};") == 1
+    challenges = text.split("location /.well-known/acme-challenge/ {", 1)[1].split("}", 1)[0]
+    assert f"root {config.tls.acme_webroot};" in challenges
     assert "listen 80;" in text and "listen 443 ssl;" in text and "listen [::]:443 ssl;" in text
     assert f"return 301 https://{site}$request_uri;" in text
     assert f"ssl_certificate /etc/nginx/tls/{site}.crt;" in text
@@ -96,6 +100,11 @@ def test_nginx_site(config):
     assert "client_max_body_size 16k;" in text
     assert "$request_uri" not in text.split("log_format", 1)[1].split(";", 1)[0], "tokens never logged"
     assert text.count("{") == text.count("}")
+
+
+def test_nginx_site_with_the_local_ca_names_only_the_site(data):
+    config = load_config({**data, "tls_mode": "local_ca"}, environ={})
+    assert render(NGINX, config=config).count(f"server_name {config.signup.site_name};") == 2
 
 
 def test_nginx_headers_are_the_applications(config):
