@@ -1,8 +1,9 @@
 """The operator's status report (operator_tasks/status.py): one command on the host prints what
 is asked for, the certificates are read here.
 
-Prosody's version (Debian's package) and uptime, the state of the services, certificate expiry
-per name, the number of accounts, the size of the store and of the uploaded files.
+Prosody's version (Debian's package) and uptime, the state of the services, each name's
+certificate (issuer, expiry), the number of accounts, the size of the store and of the uploaded
+files, and what `prosodyctl check dns` finds.
 """
 
 import shlex
@@ -41,8 +42,14 @@ def status_command(config):
         " | awk '{s+=$1} END {print s+0}')\"",
         f"echo \"upload_files $(find {prosody.DATA_DIR} -path '*/http_file_share/*' -type f | wc -l)\"",
     ]
+    if config.acme_certificates:
+        lines.append('echo "service certbot.timer $(systemctl is-active certbot.timer)"')
+        lines.append('echo "last_renewal $(systemctl show -p Result --value certbot.service)"')
     for name, path in certificate_paths(config).items():
         lines.append(f"if [ -e {q(path)} ]; then echo cert {q(name)}; cat {q(path)}; fi")
+    # Prosody's own look at the DNS records the names need (SRV, A/AAAA); bounded: a host
+    # without a resolver waits for each lookup's time-out.
+    lines.append("timeout 60 prosodyctl check dns 2>&1 | sed 's/^/dns /'")
     return "\n".join(lines)
 
 
@@ -61,7 +68,7 @@ def _human_seconds(seconds):
 
 def parse(output):
     """{key: value} and {name: certificate} from ``status_command``'s output."""
-    values, services, pems, current = {}, {}, {}, None
+    values, services, pems, current = {"dns": []}, {}, {}, None
     for line in output.splitlines():
         if current is not None:  # inside a certificate's PEM
             pems[current] += line + "\n"
@@ -71,6 +78,8 @@ def parse(output):
         key, _, value = line.partition(" ")
         if key == "cert":
             current, pems[value] = value, ""
+        elif key == "dns":
+            values["dns"].append(value)
         elif key == "service":
             unit, _, state = value.partition(" ")
             services[unit] = state
@@ -101,5 +110,16 @@ def report(config, output, now=None):
             continue
         expires = cert.not_valid_after_utc
         lines.append(f"  {name}: expires {expires:%Y-%m-%d} (in {(expires - now).days} days),"
-                     f" sha256 {cert.fingerprint(hashes.SHA256()).hex()[:16]}...")
+                     f" issuer {_issuer(cert)}, sha256 {cert.fingerprint(hashes.SHA256()).hex()[:16]}...")
+    if "last_renewal" in values:
+        result = values["last_renewal"]
+        lines.append("Renewals (certbot.timer): last run " + ("succeeded" if result == "success" else
+                     f"FAILED ({result}): journalctl -u certbot.service"))
+    lines.append("DNS (prosodyctl check dns):")
+    lines.extend(f"  {line}" for line in values["dns"] if line.strip())
     return lines
+
+
+def _issuer(cert):
+    names = cert.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return names[0].value if names else cert.issuer.rfc4514_string()

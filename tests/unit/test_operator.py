@@ -95,17 +95,23 @@ def test_the_status_report_reads_every_line_and_certificate(config):
     ca_key, ca_cert = pki.create_ca("Test CA", now=NOW - timedelta(days=10))
     output = ["version 13.0.1-1+deb131u", "uptime 93784"]
     output += [f"service {unit} active" for unit in status.SERVICES]
+    output += ["service certbot.timer active", "last_renewal exit-code"]
     output += ["accounts 3", "store_bytes 36864", "upload_bytes 3146759", "upload_files 2"]
     for name in list(status.certificate_paths(config))[:-1]:  # the site's certificate is missing
         _, cert = pki.issue_certificate([name], ca_key, ca_cert, validity_days=40, now=NOW - timedelta(days=10))
         output += [f"cert {name}", *cert.decode().splitlines()]
+    output += ["dns Checking DNS for host cslabs.clarkson.edu...", "dns ", "dns All checks passed, congratulations!"]
     lines = status.report(config, "\n".join(output), now=NOW)
     assert lines[0] == "Prosody 13.0.1-1+deb131u, up 1d 2h 3m"
     assert lines[1].startswith("Services: prosody active, eldwyn-signup active")
     assert lines[2:5] == ["Accounts on cslabs.clarkson.edu: 3", "Store (prosody.sqlite): 36.0 KiB",
                           "Uploads: 2 files, 3.0 MiB"]
-    assert lines[6].startswith("  cslabs.clarkson.edu: expires 2026-12-30 (in 30 days), sha256 ")
-    assert lines[-1] == f"  {config.signup.site_name}: MISSING"
+    assert lines[6].startswith("  cslabs.clarkson.edu: expires 2026-12-30 (in 30 days), issuer Test CA, sha256 ")
+    assert lines.index(f"  {config.signup.site_name}: MISSING") == 6 + len(config.hosts)
+    assert "certbot.timer active" in lines[1]
+    assert "Renewals (certbot.timer): last run FAILED (exit-code): journalctl -u certbot.service" in lines
+    assert lines[-3:] == ["DNS (prosodyctl check dns):", "  Checking DNS for host cslabs.clarkson.edu...",
+                          "  All checks passed, congratulations!"]
 
 
 def test_a_stopped_server_says_so(config):
