@@ -896,3 +896,23 @@ def target_from_json(path):
     store = SecretsStore(config.secrets.dir)
     return target_from_config(config, spec["address"], spec["ports"],
                               store.path(pki.CA_CERT_SECRET), store)
+
+
+def check_session_survives(target, sender, recipient, action, timeout=DEFAULT_TIMEOUT):
+    """``sender`` and ``recipient`` exchange a message, ``action()`` (blocking) runs, and the
+    same two sessions exchange another one: nothing in between logged them out. Returns what
+    ``action`` returned."""
+    async def exchange(s, receiver):
+        text = f"still here {_token()}"
+        got = receiver.waiter("message", lambda m: m["body"] == text)
+        s.xmpp.send_message(mto=receiver.jid.bare, mbody=text, mtype="chat")
+        await asyncio.wait_for(got, STEP_TIMEOUT)
+
+    async def body():
+        async with session(target, recipient) as receiver, session(target, sender) as s:
+            await exchange(s, receiver)
+            done = await asyncio.to_thread(action)
+            await exchange(s, receiver)
+            await exchange(receiver, s)
+            return done
+    return run(body(), timeout)
