@@ -22,12 +22,16 @@ class BadGroupData(CliError, PyinfraError):
         CliError.__init__(self, message)
 
 
+def _lines(host, error):
+    return [f"{host.name}: bad group data: {path}: {problem}" for path, problem in error.problems]
+
+
 def _problems(host):
     try:
         load_config(host.data.dict())
         return []
     except ConfigError as error:
-        return [f"{host.name}: bad group data: {path}: {problem}" for path, problem in error.problems]
+        return _lines(host, error)
 
 
 def checked_config(state, host):
@@ -41,8 +45,8 @@ def checked_config(state, host):
                 for line in _problems(each)]
     try:
         config = load_config(host.data.dict())
-    except ConfigError:
-        problems += _problems(host)
+    except ConfigError as error:  # (validated once: the data's check reads the disk)
+        problems += _lines(host, error)
     if problems:
         raise BadGroupData("\n".join(sorted(problems, key=lambda line: line.split(":", 1)[0])))
     return config

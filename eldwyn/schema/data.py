@@ -262,6 +262,15 @@ class Limit(Model):
     burst_seconds: Annotated[StrictInt, Field(ge=1, le=60)] = 2
     """Seconds of traffic at that rate a connection may send at once."""
 
+    # mod_limits' own multipliers (plugins/mod_limits.lua): powers of 1,000.
+    UNITS: ClassVar[dict[str, int]] = {"b": 1, "k": 10**3, "m": 10**6, "g": 10**9}
+
+    @property
+    def bytes_per_second(self):
+        """The rate as mod_limits reads it."""
+        quantity, unit = re.fullmatch(r"([0-9]+) ?([bkmg])b?/s", self.rate).groups()
+        return int(quantity) * self.UNITS[unit]
+
 
 class Limits(Model):
     """Bandwidth per connection (mod_limits, when "limits" is in xmpp_modules_enabled): what one

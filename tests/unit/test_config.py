@@ -348,3 +348,9 @@ def test_a_missing_private_directory_is_not_made_by_the_check(data, tmp_path):
     data["secrets_dir"] = str(tmp_path / "new" / "secrets")
     config = load_config(data, environ={})
     assert config.secrets.dir == tmp_path / "new" / "secrets" and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("rate, expected", [("10kb/s", 10_000), ("500b/s", 500), ("2 mb/s", 2_000_000), ("1g/s", 10**9)])
+def test_a_rate_is_read_as_mod_limits_reads_it(rate, expected):
+    from eldwyn.schema.data import Limit
+    assert Limit(rate=rate).bytes_per_second == expected

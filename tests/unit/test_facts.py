@@ -1,7 +1,6 @@
 """The batched FileStates fact, parsed from what stat and sha256sum really print."""
 
 import hashlib
-import os
 import subprocess
 
 from eldwyn.facts import FileStates

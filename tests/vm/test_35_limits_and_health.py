@@ -68,9 +68,7 @@ def test_a_flooding_client_is_throttled_while_others_are_served(target):
     allows beyond its burst (the limit never makes a transfer faster, so this bound cannot
     flap), while another client's message gets through meanwhile."""
     limit = CONFIG.limits.c2s
-    match = re.fullmatch(r"([0-9]+) ?kb?/s", limit.rate)
-    assert match, f"this test reads rates in kb/s; the data says {limit.rate!r}"
-    rate = int(match.group(1)) * 1000
+    rate = limit.bytes_per_second
     total = 100_000
     floor = (total - rate * limit.burst_seconds) / rate
     alice, bob, admin = _users(target)
@@ -92,8 +90,8 @@ def _quote(text):
 def test_an_upload_past_the_global_quota_is_refused(vm, target):
     """http_file_share_global_quota: the server's own count of stored bytes is set just below
     the quota for the test (and put back after), then a slot that would pass it is refused."""
-    quota = next(c for c in CONFIG.components if c.type == "http_file_share").options["http_file_share_global_quota"]
-    size_limit = next(c for c in CONFIG.components if c.type == "http_file_share").options["http_file_share_size_limit"]
+    quota = target.options["http_file_share"]["http_file_share_global_quota"]
+    size_limit = target.options["http_file_share"]["http_file_share_size_limit"]
     store = f'require"prosody.core.storagemanager".open("{UPLOAD_HOST}", "upload_stats", "map")'
     before = _shell(vm, f'return tostring({store}:get(nil, "total"))')
     reload = f'require"prosody.core.modulemanager".reload("{UPLOAD_HOST}", "http_file_share")'
