@@ -97,6 +97,11 @@ xmpp_components = [
         "name": "pubsub.comm.cslabs.clarkson.edu",
         "type": "pubsub",
         "description": "Publish/Subscribe Framework service",
+        "options": {
+            # The realm's users (prosody:registered here) may create nodes and own them; users of
+            # other servers (prosody:guest) may not. Prosody 13 alone allows admins only.
+            "add_permissions": {"prosody:registered": ["mod_pubsub:create-node"]},
+        },
     },
     {
         "name": "proxy.comm.cslabs.clarkson.edu",

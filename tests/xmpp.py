@@ -556,8 +556,7 @@ def check_proxy65(target, user, timeout=DEFAULT_TIMEOUT):
 
 def check_pubsub(target, publisher, reader, timeout=DEFAULT_TIMEOUT):
     """On the pubsub component ``publisher`` creates a node and publishes an item, ``reader``
-    fetches it back; the node is deleted at the end. (Prosody 13 lets only admins, i.e.
-    prosody:admin and prosody:operator, create nodes on a pubsub component.)"""
+    fetches it back; the node is deleted at the end."""
     service = slixmpp.JID(target.components["pubsub"])
 
     async def body():
@@ -578,6 +577,62 @@ def check_pubsub(target, publisher, reader, timeout=DEFAULT_TIMEOUT):
                 with contextlib.suppress(Exception):
                     await pubsub.delete_node(service, node, timeout=STEP_TIMEOUT)
         return node
+    return run(body(), timeout)
+
+
+async def _refusal(request):
+    """The error condition of an IQ that must fail (AssertionError if it succeeds)."""
+    try:
+        await request
+    except IqError as error:
+        return error.condition
+    raise AssertionError("the server allowed it")
+
+
+def check_pubsub_for_members(target, owner, other, admin, timeout=DEFAULT_TIMEOUT):
+    """On the pubsub component, as a member of the realm: ``owner`` creates a node and
+    publishes; ``other`` subscribes and gets the next item, but may neither delete nor
+    reconfigure the node; ``admin`` deletes it; ``owner`` deletes a node of their own.
+    Returns the conditions of ``other``'s refusals."""
+    service = slixmpp.JID(target.components["pubsub"])
+
+    async def body():
+        node, own = f"eldwyn-member-{_token()}", f"eldwyn-own-{_token()}"
+        async with session(target, owner) as o, session(target, other) as x, \
+                session(target, admin, presence=False) as a:
+            mine, theirs = o.xmpp.plugin["xep_0060"], x.xmpp.plugin["xep_0060"]
+            await mine.create_node(service, node, timeout=STEP_TIMEOUT)
+            try:
+                await theirs.subscribe(service, node, timeout=STEP_TIMEOUT)
+                text = f"for subscribers {_token()}"
+                got = x.waiter("pubsub_publish", lambda m: m["pubsub_event"]["items"]["node"] == node)
+                payload = SET.Element("{urn:eldwyn:test}entry")
+                payload.text = text
+                await mine.publish(service, node, payload=payload, timeout=STEP_TIMEOUT)
+                event = await asyncio.wait_for(got, STEP_TIMEOUT)
+                assert text in [e.text for e in event.xml.iter("{urn:eldwyn:test}entry")], event
+                refused = {
+                    "delete": await _refusal(theirs.delete_node(service, node, timeout=STEP_TIMEOUT)),
+                    "configure": await _refusal(theirs.set_node_config(
+                        service, node, mine.xmpp.plugin["xep_0004"].make_form(ftype="submit"), timeout=STEP_TIMEOUT)),
+                }
+                await a.xmpp.plugin["xep_0060"].delete_node(service, node, timeout=STEP_TIMEOUT)
+            finally:
+                with contextlib.suppress(Exception):
+                    await mine.delete_node(service, node, timeout=STEP_TIMEOUT)
+            await mine.create_node(service, own, timeout=STEP_TIMEOUT)
+            await mine.delete_node(service, own, timeout=STEP_TIMEOUT)
+            return refused
+    return run(body(), timeout)
+
+
+def pubsub_create_refusal(target, user, service, timeout=DEFAULT_TIMEOUT):
+    """The error condition when ``user`` (e.g. of another server) tries to create a node on
+    the pubsub ``service``."""
+    async def body():
+        async with session(target, user, presence=False) as s:
+            return await _refusal(s.xmpp.plugin["xep_0060"].create_node(
+                slixmpp.JID(service), f"eldwyn-guest-{_token()}", timeout=STEP_TIMEOUT + 25))
     return run(body(), timeout)
 
 

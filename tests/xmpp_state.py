@@ -14,7 +14,7 @@ import hashlib
 import slixmpp
 from slixmpp.xmlstream import ET as SET
 
-from tests.xmpp import DEFAULT_TIMEOUT, STEP_TIMEOUT, _mam_bodies, make_room, run, session
+from tests.xmpp import DEFAULT_TIMEOUT, STEP_TIMEOUT, _mam_bodies, _token, make_room, run, session
 
 NS_PRIVATE = "jabber:iq:private"
 NS_BOOKMARKS = "storage:bookmarks"  # XEP-0048 in private XML storage
@@ -271,3 +271,86 @@ def say_in_room(target, user, room, text, timeout=DEFAULT_TIMEOUT):
             muc.leave_muc(slixmpp.JID(room), "speaker")
             await s.roundtrip()
     run(body(), timeout)
+
+
+# ---- Kept in step between old and new clients (bookmarks, vcard_legacy) ----------------------
+
+BOOKMARKS2_OPTIONS = {"pubsub#persist_items": "true", "pubsub#access_model": "whitelist", "pubsub#max_items": "max"}
+
+
+async def _private_bookmarks(s, rooms=None):
+    """The rooms of the user's XEP-0048 bookmarks in private storage; with ``rooms``, first
+    replaces them with those, as Pidgin does (the whole list at once)."""
+    if rooms is not None:
+        iq = s.xmpp.make_iq_set()
+        storage = SET.SubElement(SET.SubElement(iq.xml, f"{{{NS_PRIVATE}}}query"), f"{{{NS_BOOKMARKS}}}storage")
+        for room in rooms:
+            SET.SubElement(storage, f"{{{NS_BOOKMARKS}}}conference", jid=room, name=room.split("@")[0],
+                           autojoin="true")
+        await iq.send(timeout=STEP_TIMEOUT)
+    iq = s.xmpp.make_iq_get()
+    SET.SubElement(SET.SubElement(iq.xml, f"{{{NS_PRIVATE}}}query"), f"{{{NS_BOOKMARKS}}}storage")
+    reply = await iq.send(timeout=STEP_TIMEOUT)
+    return sorted(c.get("jid") for c in reply.xml.iter(f"{{{NS_BOOKMARKS}}}conference"))
+
+
+def check_bookmarks_in_step(target, user, timeout=DEFAULT_TIMEOUT):
+    """A room bookmarked through XEP-0048 by one resource (as Pidgin does) is among the XEP-0402
+    bookmarks another resource reads, and one bookmarked through XEP-0402 by the second is
+    among the first one's XEP-0048 bookmarks. Both are removed at the end."""
+    muc = target.components["muc"]
+
+    async def body():
+        old_style, new_style = f"pidgin-{_token()}@{muc}", f"modern-{_token()}@{muc}"
+        async with session(target, user, resource="pidgin") as old, session(target, user, resource="modern") as new:
+            before = await _private_bookmarks(old)
+            await _private_bookmarks(old, before + [old_style])
+            seen_by_new = await _pep_items(new, NS_BOOKMARKS2)
+            assert old_style in seen_by_new, f"XEP-0048 bookmark not seen through XEP-0402: {seen_by_new}"
+            conference = SET.Element(f"{{{NS_BOOKMARKS2}}}conference", name="Modern", autojoin="true")
+            await _pep_publish(new, NS_BOOKMARKS2, new_style, conference, BOOKMARKS2_OPTIONS)
+            seen_by_old = await _private_bookmarks(old)
+            assert new_style in seen_by_old, f"XEP-0402 bookmark not seen through XEP-0048: {seen_by_old}"
+            await _private_bookmarks(old, before)
+            return old_style, new_style
+    return run(body(), timeout)
+
+
+async def _vcard_temp_photo(s, owner):
+    """sha256 of the photo in ``owner``'s vCard-temp, as any contact's client asks for it."""
+    iq = s.xmpp.make_iq_get(ito=owner)
+    SET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
+    reply = await iq.send(timeout=STEP_TIMEOUT)
+    binval = reply.xml.find(f".//{{{NS_VCARD_TEMP}}}BINVAL")
+    return hashlib.sha256(base64.b64decode("".join((binval.text or "").split())) if binval is not None else b"").hexdigest()
+
+
+def check_avatars_in_step(target, owner, viewer, timeout=DEFAULT_TIMEOUT):
+    """An avatar published through PEP (XEP-0084) is the photo of ``owner``'s vCard-temp that
+    ``viewer`` fetches (what Pidgin shows); a photo set through vCard-temp (as Pidgin sets it)
+    becomes ``owner``'s PEP avatar, under its SHA-1 as XEP-0084 names it."""
+    async def body():
+        pep_avatar = hashlib.sha256(b"pep " + _token().encode()).digest() * 16
+        vcard_photo = hashlib.sha256(b"vcard " + _token().encode()).digest() * 16
+        async with session(target, owner, presence=False) as o, session(target, viewer, presence=False) as v:
+            avatar_id = hashlib.sha1(pep_avatar).hexdigest()
+            data = SET.Element(f"{{{NS_AVATAR_DATA}}}data")
+            data.text = base64.b64encode(pep_avatar).decode()
+            await _pep_publish(o, NS_AVATAR_DATA, avatar_id, data)
+            metadata = SET.Element(f"{{{NS_AVATAR_META}}}metadata")
+            SET.SubElement(metadata, f"{{{NS_AVATAR_META}}}info", id=avatar_id, bytes=str(len(pep_avatar)),
+                           type="image/png")
+            await _pep_publish(o, NS_AVATAR_META, avatar_id, metadata)
+            assert await _vcard_temp_photo(v, owner) == hashlib.sha256(pep_avatar).hexdigest(), \
+                "the PEP avatar is not the vCard-temp photo"
+            iq = o.xmpp.make_iq_set()
+            vcard = SET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
+            SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}FN").text = "Set in Pidgin"
+            photo = SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}PHOTO")
+            SET.SubElement(photo, f"{{{NS_VCARD_TEMP}}}TYPE").text = "image/png"
+            SET.SubElement(photo, f"{{{NS_VCARD_TEMP}}}BINVAL").text = base64.b64encode(vcard_photo).decode()
+            await iq.send(timeout=STEP_TIMEOUT)
+            items = await _pep_items(o, NS_AVATAR_META)
+            assert hashlib.sha1(vcard_photo).hexdigest() in items, f"the vCard-temp photo is not the PEP avatar: {items}"
+            return avatar_id
+    return run(body(), timeout)

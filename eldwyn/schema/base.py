@@ -101,6 +101,8 @@ def location(loc, data, model, key_of):
     path, value, annotation = key, data.get(key) if isinstance(data, dict) else None, model
     for index, part in enumerate(loc):
         annotation = unwrap(annotation)
+        if part == "[key]":  # pydantic's marker of a bad dict key: the key itself is named already
+            continue
         if _is_model(annotation) and isinstance(part, str):
             annotation = annotation.model_fields[part].annotation if part in annotation.model_fields else None
             if index >= used:

@@ -153,8 +153,18 @@ class MucOptions(Options):
     """true (admins only), false (anyone) or "local" (users of the realm)."""
 
 
+PUBSUB_ROLES = ("prosody:guest", "prosody:registered", "prosody:member", "prosody:admin")
+
+
 class PubsubOptions(Options):
-    pass
+    add_permissions: dict[Literal[PUBSUB_ROLES], tuple[Literal["mod_pubsub:create-node"], ...]] = None
+    """Permissions added to roles on this component. On a component, every user of the realm has
+    the role prosody:registered and users of other servers prosody:guest; Prosody 13 lets only
+    admins create nodes. {"prosody:registered": ["mod_pubsub:create-node"]} lets the realm's
+    users create nodes, of which they are then the owners: others may not delete nor reconfigure
+    them, admins keep full control. Prosody 13 has no limit on nodes per user."""
+    pubsub_max_items: Annotated[StrictInt, Field(ge=1, le=10000)] = None
+    """The most items a node may keep (Prosody's default: 256)."""
 
 
 class Proxy65Options(Options):

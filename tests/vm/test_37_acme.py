@@ -12,7 +12,6 @@ import socket
 import subprocess
 
 import pytest
-import requests
 
 from tests import federation, testbed, xmpp
 
@@ -218,6 +217,12 @@ def test_a_user_of_the_other_server_downloads_a_shared_file(acme_target, peer):
     url, digest = xmpp.check_upload(acme_target, f"bob@{CONFIG.realm}")
     federation.check_message_across(acme_target, f"bob@{CONFIG.realm}", federated, "bob@federated.example", text=url)
     xmpp.check_download(acme_target, url, digest, xmpp.MIB)  # what the link gives anyone who has it
+
+
+def test_users_of_another_server_cannot_create_pubsub_nodes(peer):
+    federated, _ = peer
+    pubsub = next(c.name for c in CONFIG.components if c.type == "pubsub")
+    assert xmpp.pubsub_create_refusal(federated, "alice@federated.example", pubsub) == "forbidden"
 
 
 def _log_count(vm, text):
