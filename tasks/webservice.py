@@ -48,7 +48,7 @@ def files(config, store):
     site = certificate_for(config.site_certificate, config.tls, store)
     found.append(ManagedFile(config.site_certificate.certificate_path, site.certificate_pem))
     found.append(ManagedFile(config.site_certificate.key_path, site.key_pem, mode="600", secret=True))
-    if store.exists(pki.CA_CERT_SECRET):  # the local CA (operators with their own certificates have none)
+    if config.realm_uses_local_ca and store.exists(pki.CA_CERT_SECRET):  # what clients must trust
         found.append(ManagedFile(signup.ca_certificate_file, store.get_bytes(pki.CA_CERT_SECRET)))
     return found
 

@@ -802,8 +802,17 @@ class Config(Model):
             # The query string is required: Debian 13's mod_invites_api fails (500) without one.
             invites_api_url=f"http://127.0.0.1:{self.ports.http[0]}/invites_api?via=eldwyn-signup",
             state_directory=Signup.state_dir,
-            ca_certificate_file=Signup.ca_certificate_file,
+            # The CA the webservice's client checks Prosody's certificate against (and that
+            # the success page offers): the local CA's only when it is the realm's issuer;
+            # otherwise the system's CAs, which know Let's Encrypt's.
+            ca_certificate_file=Signup.ca_certificate_file if self.realm_uses_local_ca else None,
         )
+
+    @property
+    def realm_uses_local_ca(self):
+        """True when the realm's certificate comes from the operator's local CA."""
+        realm = self.certificates[0]
+        return not (realm.acme or realm.supplied_certificate)
 
 
 SECTIONS = ("prosody", "signup", "tls", "firewall", "updates", "secrets", "backup")

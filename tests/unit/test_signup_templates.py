@@ -39,6 +39,15 @@ def test_settings_file_is_what_the_application_reads(config, tmp_path):
     assert settings.rate_limits == config.signup.rate_limits
     assert settings.smtp.username is None
     assert settings.trusted_proxies == ("127.0.0.1", "::1")
+    # Production (tls_mode "acme"): Prosody's certificate is checked against the system's CAs,
+    # and the success page offers no CA to install.
+    assert settings.ca_certificate_file is None
+
+
+def test_with_the_local_ca_the_webservice_trusts_it_and_offers_it(data, tmp_path):
+    config = load_config({**data, "tls_mode": "local_ca"}, environ={})
+    settings = parse_settings(json.loads(render(SETTINGS, config=config)), credentials_directory=tmp_path)
+    assert settings.ca_certificate_file == Signup.ca_certificate_file
 
 
 def test_settings_file_holds_no_secret(config):

@@ -8,12 +8,13 @@ At the end the VM goes back to the test bed's own data (the local CA), for the t
 """
 
 import dataclasses
+import re
 import socket
 import subprocess
 
 import pytest
 
-from tests import federation, testbed, xmpp
+from tests import federation, testbed, xmpp, xmpp_register
 
 CONFIG = testbed.config_for_testbed()
 NAMES = (*CONFIG.hosts, CONFIG.signup.site_name)
@@ -114,6 +115,21 @@ def test_clients_verify_every_certificate_against_pebbles_root_only(acme_target)
 def test_the_site_verifies_against_pebbles_root(site, acme_target):
     response = site.get(f"{site.base}/", verify=acme_target.ca_file, timeout=30)
     assert response.status_code == 200
+
+
+def test_sign_up_works_and_offers_no_ca_to_install(vm, site, acme_target):
+    """The webservice's own client checks Prosody's certificate against the system's CAs (which
+    trust pebble here, Let's Encrypt in production), and the success page offers no CA."""
+    token = xmpp_register.create_invite(vm.check_output, CONFIG.realm)
+    page = site.get(f"{site.base}/join/{token}", verify=acme_target.ca_file, timeout=30)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    username, password = xmpp_register.new_username("acme"), xmpp_register.new_password()
+    joined = site.post(f"{site.base}/join/{token}", verify=acme_target.ca_file, timeout=30, allow_redirects=False,
+                       data={"username": username, "password": password, "password_again": password,
+                             "csrf_token": csrf})
+    assert joined.status_code == 200 and f"{username}@{CONFIG.realm}" in joined.text, joined.text[:500]
+    assert "Download the Eldwyn CA certificate" not in joined.text
+    assert xmpp_register.can_login(acme_target, username, password)
 
 
 def test_a_second_deploy_changes_nothing(acme_target):
