@@ -193,6 +193,20 @@ vagrant_up() {
 
 vm_destroy() { (cd "$REPO_DIR" && vagrant destroy -f) || true; }
 
+# Runs a script of testbed/vm/ as root inside the VM (installed in /usr/local/lib/eldwyn-testbed,
+# where the tests find it too): vm_script NAME ARGS...
+vm_script() {
+  local name=$1 config rc=0
+  shift
+  config=$(mktemp)
+  (cd "$REPO_DIR" && vagrant ssh-config) > "$config"
+  scp -q -F "$config" "$TESTBED_DIR/vm/$name" "eldwyn:/tmp/$name" &&
+    ssh -F "$config" eldwyn "sudo install -D -m 755 /tmp/$name /usr/local/lib/eldwyn-testbed/$name &&
+      sudo /usr/local/lib/eldwyn-testbed/$name $*" || rc=$?
+  rm -f "$config"
+  return $rc
+}
+
 # Runs the real pyinfra CLI against the test-bed VM.
 deploy_testbed() {
   (cd "$REPO_DIR" && "$VENV_DIR/bin/pyinfra" -y inventory.py deploy.py --limit testbed "$@")

@@ -27,7 +27,7 @@ CONFIG = config_for_testbed()
 SITE = CONFIG.signup.site_name
 REALM = CONFIG.realm
 SINK_PORT = CONFIG.signup.smtp.port  # group_data/testbed.py points the service at this sink
-MAILDIR = "/var/tmp/eldwyn-test-mail"
+MAILDIR = "/var/lib/eldwyn-testbed/mail"  # testbed/vm/mail-sink
 SCREENSHOTS = REPO / "docs" / "screenshots"
 
 
@@ -71,17 +71,14 @@ def browser(target):
 
 @pytest.fixture(scope="module")
 def mail_sink(vm):
-    """An SMTP sink in the VM where the service sends its mail (test-only, never deployed)."""
-    vm.check_output("DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-aiosmtpd >/dev/null")
-    vm.run("systemctl stop eldwyn-test-smtp-sink 2>/dev/null; rm -rf " + MAILDIR)
-    vm.check_output(f"systemd-run --unit=eldwyn-test-smtp-sink python3 -m aiosmtpd -n "
-                    f"-l 127.0.0.1:{SINK_PORT} -c aiosmtpd.handlers.Mailbox {MAILDIR}")
-    for _ in range(60):
-        if vm.run(f"ss -ltn 'sport = :{SINK_PORT}' | grep -q LISTEN").rc == 0:
-            break
-        time.sleep(0.5)
-    yield
-    vm.run("systemctl stop eldwyn-test-smtp-sink")
+    """The test bed's SMTP sink in the VM, where the service sends its mail (testbed/vm/mail-sink,
+    started by testbed/bin/up and testbed/bin/test, never deployed), emptied for these tests."""
+    assert vm.service("eldwyn-testbed-mail-sink").is_running, \
+        "the test bed's mail sink is not running: testbed/bin/up (and bin/test) start it"
+    assert vm.service("eldwyn-testbed-mail-sink").is_enabled
+    assert vm.socket(f"tcp://127.0.0.1:{SINK_PORT}").is_listening, "the sink is not on the data's signup_smtp port"
+    vm.check_output("/usr/local/lib/eldwyn-testbed/mail-sink clear")
+    return MAILDIR
 
 
 def wait_for_mail(vm, address, timeout=60):
