@@ -100,9 +100,11 @@ def test_status_reports_version_uptime_accounts_sizes_and_certificates(vm, first
     assert re.search(r"^Store \(prosody\.sqlite\): [\d.]+ (KiB|MiB)$", said, re.M), said
     assert re.search(r"^Uploads: \d+ files, ", said, re.M), said
     config = testbed.config_for_testbed()
+    issuer = re.escape(config.tls.ca_common_name)  # the test bed's local CA
     for name in config.hosts + (config.signup.site_name,):
-        assert re.search(rf"^  {re.escape(name)}: expires \d{{4}}-\d\d-\d\d \(in \d+ days\), sha256 [0-9a-f]{{16}}",
-                         said, re.M), (name, said)
+        assert re.search(rf"^  {re.escape(name)}: expires \d{{4}}-\d\d-\d\d \(in \d+ days\), issuer {issuer},"
+                         rf" sha256 [0-9a-f]{{16}}", said, re.M), (name, said)
+    assert "DNS (prosodyctl check dns):" in said  # what it finds depends on the real DNS
 
 
 def test_create_invite_prints_a_link_the_site_accepts(site):
