@@ -100,7 +100,7 @@ xmpp_components = [
         "options": {
             # The realm's users (prosody:registered here) may create nodes and own them; users of
             # other servers (prosody:guest) may not. Prosody 13 alone allows admins only.
-            "add_permissions": {"prosody:registered": ["mod_pubsub:create-node"]},
+            "add_permissions": {"prosody:registered": ["pubsub:create-node"]},
         },
     },
     {

@@ -157,12 +157,14 @@ PUBSUB_ROLES = ("prosody:guest", "prosody:registered", "prosody:member", "prosod
 
 
 class PubsubOptions(Options):
-    add_permissions: dict[Literal[PUBSUB_ROLES], tuple[Literal["mod_pubsub:create-node"], ...]] = None
+    add_permissions: dict[Literal[PUBSUB_ROLES], tuple[Literal["pubsub:create-node"], ...]] = None
     """Permissions added to roles on this component. On a component, every user of the realm has
     the role prosody:registered and users of other servers prosody:guest; Prosody 13 lets only
-    admins create nodes. {"prosody:registered": ["mod_pubsub:create-node"]} lets the realm's
+    admins create nodes. {"prosody:registered": ["pubsub:create-node"]} lets the realm's
     users create nodes, of which they are then the owners: others may not delete nor reconfigure
-    them, admins keep full control. Prosody 13 has no limit on nodes per user."""
+    them, admins keep full control. Prosody 13 has no limit on nodes per user. (Prosody names a
+    module's permissions after the module: "pubsub:create-node"; "mod_pubsub:..." would be
+    accepted by Prosody and do nothing.)"""
     pubsub_max_items: Annotated[StrictInt, Field(ge=1, le=10000)] = None
     """The most items a node may keep (Prosody's default: 256)."""
 
