@@ -57,7 +57,8 @@ firewall.install(wanted[firewall], states)
 updates.install(wanted[updates], states)
 acme.install(wanted[acme], states)
 prosody_service.run(wanted[prosody_service], states,
-                    restart_after=[*restored.operations, *new_certificates, *new_modules, *new_config, *new_rosters])
+                    restart_after=[*restored.operations, *new_certificates, *new_modules, *new_config, *new_rosters],
+                    ports=config.ports.all)
 accounts.create_missing(config, restored=restored.accounts)  # needs the running server
 webservice.deploy(config, wanted[webservice], states)  # after Prosody: it makes the invites API's key
 acme.obtain(config, lineages, states)  # once nginx serves the challenges; fails the run if one fails

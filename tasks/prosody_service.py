@@ -1,7 +1,7 @@
 """The Prosody service: its systemd drop-in (open-file limit), running now and at every boot;
 restarted only when something it reads changed in this run (deploy.py names those operations)."""
 
-from pyinfra.operations import systemd
+from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from eldwyn.files import differing, upload
@@ -17,9 +17,20 @@ def paths(config):
     return []
 
 
-def run(wanted, states, restart_after):
+def wait_for_ports(ports, seconds=60):
+    """A shell command that waits (bounded) until something listens on every TCP port of
+    ``ports``: systemd reports Prosody started before it has opened them, and clients or the
+    next operations would be refused meanwhile."""
+    wanted = " ".join(str(port) for port in sorted(ports))
+    return (f"for _ in $(seq {seconds * 2}); do missing=; for p in {wanted}; do "
+            "ss -Hltn \"sport = :$p\" | grep -q . || missing=\"$missing $p\"; done; "
+            '[ -z "$missing" ] && exit 0; sleep 0.5; done; '
+            'echo "Prosody does not listen on:$missing" >&2; exit 1')
+
+
+def run(wanted, states, restart_after, ports=()):
     """Prosody running and enabled; restarted if any operation of ``restart_after`` (or the
-    drop-in) changed something."""
+    drop-in) changed something, and then listening on ``ports`` before the deploy goes on."""
     drop_in = upload(differing(states, wanted), "Prosody's service settings")
     if drop_in:
         systemd.daemon_reload(name="Reload systemd: Prosody's drop-in changed", _if=any_changed(*drop_in))
@@ -31,9 +42,8 @@ def run(wanted, states, restart_after):
     )
     inputs = [*restart_after, *drop_in]
     if inputs:
-        systemd.service(
+        server.shell(
             name="Restart Prosody: its config, certificates or rosters changed",
-            service="prosody",
-            restarted=True,
+            commands=["systemctl restart prosody", wait_for_ports(ports)],
             _if=any_changed(*inputs),
         )
