@@ -32,7 +32,9 @@ def test_prosodyctl_check_features_lacks_only_calls(vm):
     """Prosody's own feature report on the deployed server: every feature is there but audio/
     video calls, which need a TURN server (coturn, not built yet). A feature that goes missing
     (say, bookmarks or vCard-temp for Pidgin) fails this test."""
-    report = vm.check_output("prosodyctl check features")
+    run = vm.run("prosodyctl check features")
+    assert run.rc == 1, "check features exits 1 while a feature is lacking"
+    report = run.stdout
     lacking = sorted(line.split("(!)", 1)[1].strip() for line in report.splitlines() if "\t(!)\t" in line)
     assert "\tOK\tUser profiles" in report and "\tOK\tMulti-device messaging and data synchronization" in report, report
     assert lacking == ["Audio/video calls and P2P"], report
