@@ -44,9 +44,9 @@ OWNERS = (certificates, prosody_modules, prosody_config, shared_rosters, firewal
 # With tls_mode "acme", a name that has its certificate from certbot (or still serves a good
 # one while it waits for it) does not get the fallback's files.
 lineages = acme.lineages(config)
-wanted = {task: acme.keep_served(config, task.files(config, store), lineages) for task in OWNERS}
-paths = sorted({file.path for files in wanted.values() for file in files} | {p for t in OWNERS for p in t.paths(config)}
-               | {path for cert in (*config.certificates, config.site_certificate) for path, _ in cert.files})
+rendered = {task: task.files(config, store) for task in OWNERS}
+wanted = {task: acme.keep_served(config, files, lineages) for task, files in rendered.items()}
+paths = sorted({file.path for files in rendered.values() for file in files} | {p for t in OWNERS for p in t.paths(config)})
 states = restored.states_after(host.get_fact(FileStates, paths=paths), config)
 
 new_certificates = certificates.install(wanted[certificates], states)

@@ -77,7 +77,7 @@ def needs_issuance(config, lineage):
     return None
 
 
-def keeps_served(cert, lineage):
+def keeps_served(lineage):
     """True when what the service reads must not be replaced by the fallback certificate: it is
     the lineage's (installed by the hook), or still good while the name waits for one."""
     return lineage is not None and (lineage.exists or lineage.served_is_good)

@@ -46,14 +46,15 @@ def lineages(config):
 def keep_served(config, wanted, lineages):
     """``wanted`` without the fallback certificate files of the ACME names whose served
     certificate must stay (eldwyn.acme.keeps_served)."""
-    kept = {path for cert in config.acme_certificates if acme.keeps_served(cert, lineages.get(cert.name))
+    kept = {path for cert in config.acme_certificates if acme.keeps_served(lineages.get(cert.name))
             for path, _ in cert.files}
     return [file for file in wanted if file.path not in kept]
 
 
 def install(wanted, states):
-    changed = upload(differing(states, wanted), "ACME")
-    drop_in = [op for file, op in zip(differing(states, wanted), changed) if file.path == acme.CERTBOT_DROP_IN]
+    out_of_date = differing(states, wanted)
+    changed = upload(out_of_date, "ACME")
+    drop_in = [op for file, op in zip(out_of_date, changed) if file.path == acme.CERTBOT_DROP_IN]
     if drop_in:
         systemd.daemon_reload(name="Reload systemd: certbot's drop-in changed", _if=any_changed(*drop_in))
 

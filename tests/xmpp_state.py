@@ -94,13 +94,7 @@ def fill_profile(target, user, rooms, timeout=DEFAULT_TIMEOUT):
             iq = s.xmpp.make_iq_set()
             iq.append(vcard)
             await iq.send(timeout=STEP_TIMEOUT)
-            data = SET.Element(f"{{{NS_AVATAR_DATA}}}data")
-            data.text = base64.b64encode(avatar).decode()
-            await _pep_publish(s, NS_AVATAR_DATA, avatar_id, data)
-            metadata = SET.Element(f"{{{NS_AVATAR_META}}}metadata")
-            SET.SubElement(metadata, f"{{{NS_AVATAR_META}}}info", id=avatar_id, bytes=str(len(avatar)),
-                           type="image/png")
-            await _pep_publish(s, NS_AVATAR_META, avatar_id, metadata)
+            await _publish_avatar(s, avatar_id, avatar)
             # XEP-0191
             iq = s.xmpp.make_iq_set()
             block = SET.SubElement(iq.xml, f"{{{NS_BLOCKING}}}block")
@@ -117,20 +111,36 @@ def fill_vcard_temp(target, user, timeout=DEFAULT_TIMEOUT):
 
     async def body():
         async with session(target, user, presence=False) as s:
-            iq = s.xmpp.make_iq_set()
-            vcard = SET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
-            SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}FN").text = f"{user.split('@')[0].title()}, in Pidgin"
-            element = SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}PHOTO")
-            SET.SubElement(element, f"{{{NS_VCARD_TEMP}}}TYPE").text = "image/png"
-            SET.SubElement(element, f"{{{NS_VCARD_TEMP}}}BINVAL").text = base64.b64encode(photo).decode()
-            await iq.send(timeout=STEP_TIMEOUT)
+            await _set_vcard_temp(s, f"{user.split('@')[0].title()}, in Pidgin", photo)
     run(body(), timeout)
     return photo
 
 
-async def _vcard_temp(s):
-    """(full name, sha256 of the photo) of the user's own vCard-temp, or the error condition."""
-    iq = s.xmpp.make_iq_get()
+async def _publish_avatar(s, avatar_id, avatar):
+    """Publishes ``avatar`` (PNG bytes) as the user's XEP-0084 avatar: data, then metadata."""
+    data = SET.Element(f"{{{NS_AVATAR_DATA}}}data")
+    data.text = base64.b64encode(avatar).decode()
+    await _pep_publish(s, NS_AVATAR_DATA, avatar_id, data)
+    metadata = SET.Element(f"{{{NS_AVATAR_META}}}metadata")
+    SET.SubElement(metadata, f"{{{NS_AVATAR_META}}}info", id=avatar_id, bytes=str(len(avatar)), type="image/png")
+    await _pep_publish(s, NS_AVATAR_META, avatar_id, metadata)
+
+
+async def _set_vcard_temp(s, full_name, photo):
+    """Sets the user's vCard-temp (XEP-0054) to a name and a PNG photo, as Pidgin does."""
+    iq = s.xmpp.make_iq_set()
+    vcard = SET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
+    SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}FN").text = full_name
+    element = SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}PHOTO")
+    SET.SubElement(element, f"{{{NS_VCARD_TEMP}}}TYPE").text = "image/png"
+    SET.SubElement(element, f"{{{NS_VCARD_TEMP}}}BINVAL").text = base64.b64encode(photo).decode()
+    await iq.send(timeout=STEP_TIMEOUT)
+
+
+async def _vcard_temp(s, of=None):
+    """(full name, sha256 of the photo) of the user's own vCard-temp (or of the user ``of``, as a
+    contact's client asks for it), or the error condition."""
+    iq = s.xmpp.make_iq_get(ito=of)
     SET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
     try:
         reply = await iq.send(timeout=STEP_TIMEOUT)
@@ -316,15 +326,6 @@ def check_bookmarks_in_step(target, user, timeout=DEFAULT_TIMEOUT):
     return run(body(), timeout)
 
 
-async def _vcard_temp_photo(s, owner):
-    """sha256 of the photo in ``owner``'s vCard-temp, as any contact's client asks for it."""
-    iq = s.xmpp.make_iq_get(ito=owner)
-    SET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
-    reply = await iq.send(timeout=STEP_TIMEOUT)
-    binval = reply.xml.find(f".//{{{NS_VCARD_TEMP}}}BINVAL")
-    return hashlib.sha256(base64.b64decode("".join((binval.text or "").split())) if binval is not None else b"").hexdigest()
-
-
 def check_avatars_in_step(target, owner, viewer, timeout=DEFAULT_TIMEOUT):
     """An avatar published through PEP (XEP-0084) is the photo of ``owner``'s vCard-temp that
     ``viewer`` fetches (what Pidgin shows); a photo set through vCard-temp (as Pidgin sets it)
@@ -334,22 +335,10 @@ def check_avatars_in_step(target, owner, viewer, timeout=DEFAULT_TIMEOUT):
         vcard_photo = hashlib.sha256(b"vcard " + _token().encode()).digest() * 16
         async with session(target, owner, presence=False) as o, session(target, viewer, presence=False) as v:
             avatar_id = hashlib.sha1(pep_avatar).hexdigest()
-            data = SET.Element(f"{{{NS_AVATAR_DATA}}}data")
-            data.text = base64.b64encode(pep_avatar).decode()
-            await _pep_publish(o, NS_AVATAR_DATA, avatar_id, data)
-            metadata = SET.Element(f"{{{NS_AVATAR_META}}}metadata")
-            SET.SubElement(metadata, f"{{{NS_AVATAR_META}}}info", id=avatar_id, bytes=str(len(pep_avatar)),
-                           type="image/png")
-            await _pep_publish(o, NS_AVATAR_META, avatar_id, metadata)
-            assert await _vcard_temp_photo(v, owner) == hashlib.sha256(pep_avatar).hexdigest(), \
+            await _publish_avatar(o, avatar_id, pep_avatar)
+            assert (await _vcard_temp(v, of=owner))["photo_sha256"] == hashlib.sha256(pep_avatar).hexdigest(), \
                 "the PEP avatar is not the vCard-temp photo"
-            iq = o.xmpp.make_iq_set()
-            vcard = SET.SubElement(iq.xml, f"{{{NS_VCARD_TEMP}}}vCard")
-            SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}FN").text = "Set in Pidgin"
-            photo = SET.SubElement(vcard, f"{{{NS_VCARD_TEMP}}}PHOTO")
-            SET.SubElement(photo, f"{{{NS_VCARD_TEMP}}}TYPE").text = "image/png"
-            SET.SubElement(photo, f"{{{NS_VCARD_TEMP}}}BINVAL").text = base64.b64encode(vcard_photo).decode()
-            await iq.send(timeout=STEP_TIMEOUT)
+            await _set_vcard_temp(o, "Set in Pidgin", vcard_photo)
             items = await _pep_items(o, NS_AVATAR_META)
             assert hashlib.sha1(vcard_photo).hexdigest() in items, f"the vCard-temp photo is not the PEP avatar: {items}"
             return avatar_id
