@@ -27,7 +27,9 @@ from tasks import (
     prosody_service,
     restore,
     shared_rosters,
+    turn,
     updates,
+    web_client,
     webservice,
 )
 
@@ -40,7 +42,7 @@ restored = restore.restore(config)  # only with backup_restore_from; before anyt
 # their state on the host is asked in one round trip, as it will be once the restore has run.
 store = SecretsStore(config.secrets.dir)
 OWNERS = (certificates, prosody_modules, prosody_config, shared_rosters, firewall, updates, prosody_service,
-          acme, webservice)
+          acme, webservice, turn, web_client)
 # With tls_mode "acme", a name that has its certificate from certbot (or still serves a good
 # one while it waits for it) does not get the fallback's files.
 lineages = acme.lineages(config)
@@ -51,14 +53,18 @@ states = restored.states_after(host.get_fact(FileStates, paths=paths), config)
 
 new_certificates = certificates.install(wanted[certificates], states)
 new_modules = prosody_modules.install(wanted[prosody_modules], states)  # before the config that loads them is checked
+new_turn_secret = turn.install(wanted[turn], states)  # before the config that reads its secret is checked
 new_config = prosody_config.install(config, wanted[prosody_config], states)  # checked on the host before it goes live
 new_rosters = shared_rosters.install(wanted[shared_rosters], states)
 firewall.install(wanted[firewall], states)
 updates.install(wanted[updates], states)
 acme.install(wanted[acme], states)
 prosody_service.run(wanted[prosody_service], states,
-                    restart_after=[*restored.operations, *new_certificates, *new_modules, *new_config, *new_rosters],
+                    restart_after=[*restored.operations, *new_certificates, *new_modules, *new_turn_secret, *new_config,
+                                  *new_rosters],
                     ports=config.ports.all)
 accounts.create_missing(config, restored=restored.accounts)  # needs the running server
+# Before nginx serves it (webservice); nginx serves the realm's certificate too (host-meta).
+web_client.install(config, wanted[web_client], states, nginx_reads=new_certificates)
 webservice.deploy(config, wanted[webservice], states)  # after Prosody: it makes the invites API's key
 acme.obtain(config, lineages, states)  # once nginx serves the challenges; fails the run if one fails

@@ -19,11 +19,14 @@ from eldwyn.host_files import SIGNUP_SERVICE
 SERVICES = ("prosody", SIGNUP_SERVICE, "nginx", "netfilter-persistent")
 
 
+def services(config):
+    """The systemd units status reports on: SERVICES, and coturn when there is TURN."""
+    return SERVICES + (("coturn",) if config.turn.host else ())
+
+
 def certificate_paths(config):
-    """{name: certificate path on the host}: the realm, the components, the registration site."""
-    paths = {cert.name: cert.certificate_path for cert in config.certificates}
-    paths[config.signup.site_name] = config.site_certificate.certificate_path
-    return paths
+    """{name: certificate path on the host}: the realm, the components, the site, coturn."""
+    return {cert.name: cert.certificate_path for cert in (*config.certificates, *config.service_certificates)}
 
 
 def status_command(config):
@@ -34,7 +37,7 @@ def status_command(config):
         "echo \"version $(dpkg-query -W -f='${Version}' prosody 2>/dev/null)\"",
         "pid=$(systemctl show -p MainPID --value prosody)",
         'if [ "${pid:-0}" -gt 0 ]; then echo "uptime $(ps -o etimes= -p "$pid")"; fi',
-        f"for unit in {' '.join(SERVICES)}; do echo \"service $unit $(systemctl is-active \"$unit\")\"; done",
+        f"for unit in {' '.join(services(config))}; do echo \"service $unit $(systemctl is-active \"$unit\")\"; done",
         f"echo \"accounts $({accounts.existing_accounts_command(config.realm)} | wc -l)\"",
         f"echo \"store_bytes $(stat -c %s /{PROSODY_STORE} 2>/dev/null || echo 0)\"",
         # Uploaded files live under the data directory, in each upload component's own folder.

@@ -34,6 +34,9 @@ xmpp_modules_enabled = [
     "c2s",  # Client to server
     "bosh",  # XMPP over HTTP long polling, at /http-bind (missing from the page)
     "websocket",  # XMPP over websockets, at /xmpp-websocket
+    # XEP-0156 (/.well-known/host-meta): how web clients find the websocket. It lists the site's
+    # wss://comm.cslabs.clarkson.edu/xmpp-websocket, where nginx proxies it (see the realm's template).
+    "http_altconnect",
     # Authentication providers:
     "saslauth",
     "tokenauth",
@@ -72,11 +75,13 @@ xmpp_modules_enabled = [
     # Ours (files/usr/local/lib/prosody/modules/): one invite, one account, whatever the client;
     # reset tokens never create accounts; named invites register only their name.
     "invites_register_strict",
+    "invites_register_form",  # Ours: tells clients which account a named or reset invite is for
     "invites_api",  # HTTP API the signup webservice creates invites with (prosody-modules)
     "register",  # New user registration (invite only: the template enforces it)
     "groups",  # "Shared rosters", server configured (xmpp_shared_roster_groups)
     "server_contact_info",  # Publishes the admins (XEP-0157)
     "vcard4",  # "vCards", user-owned self descriptions
+    "turn_external",  # Audio/video calls: tells the realm's users where coturn is (turn_*, below)
 ]
 
 # ---- Components ------------------------------------------------------------------------------
@@ -123,6 +128,19 @@ xmpp_components = [
         },
     },
 ]
+
+# ---- Audio and video calls (coturn, tasks/turn.py) --------------------------------------------
+
+# Its own name (DNS record to Eldwyn, its own certificate): clients verify it for TURN over TLS.
+turn_host = "turn.comm.cslabs.clarkson.edu"
+
+# ---- Web client (tasks/web_client.py) ---------------------------------------------------------
+
+# Converse.js at https://comm.cslabs.clarkson.edu/chat/, served from the host: one npm release,
+# pinned. To update, set both (from `npm view converse.js@X.Y.Z dist.integrity`); the deploy
+# refuses a tarball whose SHA-512 is not this integrity.
+webclient_version = "14.0.0"
+webclient_integrity = "sha512-LFUg030jDalV47vI/vyVPqYPZfJYXFbubq8v0cFDe2zXNeeGEk3Up0Fj/WTzT6t+6do+cAIToy73eAj7RNDj2Q=="
 
 # ---- Registration webservice (webservice/signup) ---------------------------------------------
 

@@ -23,6 +23,7 @@ import os
 import socket
 import ssl
 import struct
+import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
@@ -282,6 +283,46 @@ async def _hold_sessions(target, jids, action):
 def while_logged_in(target, jids, action, timeout=DEFAULT_TIMEOUT):
     """``action()`` (a blocking call) run while one c2s session of each of ``jids`` is open."""
     return run(_hold_sessions(target, jids, action), timeout)
+
+
+def closed_by(target, jid, action, timeout=DEFAULT_TIMEOUT):
+    """Whether the server closes a c2s session of ``jid`` (logged in first) within STEP_TIMEOUT
+    after ``action()``. The session lives in a thread of its own, and ``action`` runs in this
+    one: Playwright's objects may only be used by the thread that made them."""
+    logged_in, acted, outcome = threading.Event(), threading.Event(), {}
+
+    async def body():
+        async with session(target, jid, presence=False) as s:
+            closed = s.waiter("disconnected")
+            logged_in.set()
+            await asyncio.to_thread(acted.wait, timeout)
+            try:
+                await asyncio.wait_for(closed, STEP_TIMEOUT)
+                return True
+            except asyncio.TimeoutError:
+                return False
+
+    def hold():
+        try:
+            outcome["closed"] = run(body(), 2 * timeout)
+        except BaseException as error:  # re-raised below, in the test's thread
+            outcome["error"] = error
+        finally:
+            logged_in.set()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        logged_in.wait(timeout)
+        if "error" in outcome:
+            raise outcome["error"]
+        action()
+    finally:
+        acted.set()
+        thread.join(2 * timeout)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["closed"]
 
 
 def check_carbons(target, user, peer, timeout=DEFAULT_TIMEOUT):

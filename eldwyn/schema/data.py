@@ -449,6 +449,59 @@ class Firewall(Model):
     ssh_port: ClassVar[int] = SSH_PORT  # not data: SSH is never closed by this deploy
 
 
+# Addresses a TURN relay must never send to: this host's own loopback and every network that is
+# not the public Internet (private, shared/CGNAT, link-local, "this network", IETF protocol
+# assignments, benchmarking, multicast and reserved; IPv6 loopback, IPv4-mapped,
+# NAT64, unique-local, link-local, multicast). Else anyone with credentials reaches the lab's hosts.
+TURN_DENIED_PEERS = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/3",
+    "::1/128", "::ffff:0:0/96", "64:ff9b::/96", "fc00::/7", "fe80::/10", "ff00::/8",
+)
+
+
+def _network(value):
+    try:
+        return str(ipaddress.ip_network(value, strict=True))
+    except ValueError as error:
+        fail(f"{value!r} is not a network such as \"10.0.0.0/8\" or \"fc00::/7\" ({error})")
+
+
+def _relay_ports(value):
+    low, high = value
+    if low < 1024 or high <= low:
+        fail(f"{list(value)!r}: expected [first, last] with 1024 <= first < last")
+    return value
+
+
+class Turn(Model):
+    """Audio and video calls: Debian's coturn on this host relays them (TURN, and STUN), and
+    clients find it through Prosody (XEP-0215, mod_turn_external), which gives each user of the
+    realm credentials valid credential_ttl seconds, derived from a secret it shares with coturn
+    (turn-secret in the secrets store). Users of other servers get none."""
+
+    host: Hostname | None = None
+    """The name clients reach coturn at, with its own certificate (TLS on 5349, issued like the
+    others); it needs a DNS record to this host. None: no TURN server."""
+    relay_ports: Annotated[tuple[Port, Port], AfterValidator(_relay_ports)] = (49152, 49407)
+    """The UDP ports coturn relays media on, [first, last] (one per call leg); the firewall opens
+    them."""
+    credential_ttl: Annotated[StrictInt, Field(ge=600, le=7 * 86400)] = 12 * 3600
+    """Seconds a client's TURN credentials stay valid. A call that lasts longer cannot refresh
+    its relay, so it must exceed the longest call; short, so a leaked one soon stops working."""
+    denied_peer_networks: Annotated[tuple[Annotated[StrictStr, AfterValidator(_network)], ...],
+                                    Field(min_length=1), AfterValidator(no_duplicates)] = TURN_DENIED_PEERS
+    """Networks coturn refuses to relay to (the default: loopback and everything not public)."""
+
+    packages: ClassVar[tuple[str, ...]] = ("coturn",)
+    secret: ClassVar[str] = "turn-secret"  # its name in the secrets store
+    ports: ClassVar[tuple[int, int]] = (3478, 5349)  # STUN/TURN on UDP and TCP; TURN over TLS (TCP)
+    config_file: ClassVar[str] = "/etc/turnserver.conf"  # Debian's coturn.service reads it
+    tls_dir: ClassVar[str] = "/etc/coturn/tls"
+    # Prosody reads the shared secret from here (FileLine in its config), never from the config.
+    prosody_secret_file: ClassVar[str] = f"{prosody_facts.CONFIG_DIR}/turn-secret"
+
+
 def _reboot_time(value):
     if not re.fullmatch(r"([01][0-9]|2[0-3]):[0-5][0-9]", value):
         fail(f"{value!r} is not a time of day such as \"04:30\"")
@@ -489,6 +542,46 @@ class Backup(Model):
     backup_restore_from=~/.local/share/eldwyn-xmpp/backups/eldwyn/20261130T120000Z). Checked whole
     before anything changes; restored before Prosody starts with our config, and only onto a host
     whose store has no account yet (never over live data)."""
+
+
+def _release_version(value):
+    if not re.fullmatch(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)", value):
+        fail(f"{value!r} is not a release version x.y.z such as \"14.0.0\" (one npm release is pinned:"
+             " no range, tag or pre-release)")
+    return value
+
+
+def _npm_integrity(value):
+    algorithm, _, digest = value.partition("-")
+    if algorithm != "sha512" or not re.fullmatch(r"[A-Za-z0-9+/]{86}==", digest):
+        fail(f"{value!r} is not an npm integrity \"sha512-\" + the base64 of 64 bytes (88 characters); copy it"
+             " from `npm view converse.js@VERSION dist.integrity`")
+    return value
+
+
+class WebClient(Model):
+    """The web client: Converse.js, from its npm release, served by the site's nginx from this host
+    at https://SITE/chat/ (eldwyn/web_client.py, tasks/web_client.py). Nothing is loaded from a CDN:
+    the operator's machine downloads the release's tarball once into cache_dir, it is refused unless
+    its SHA-512 is integrity, and the host gets that one file and unpacks its dist/. To update,
+    change version and integrity together."""
+
+    version: Annotated[StrictStr, AfterValidator(_release_version)]
+    """The release of the npm package converse.js, x.y.z."""
+    integrity: Annotated[StrictStr, AfterValidator(_npm_integrity)]
+    """That release's npm integrity (its dist.integrity, "sha512-..."): the tarball, downloaded or
+    found in cache_dir, is used only if its SHA-512 is this."""
+    cache_dir: LocalDir = "~/.cache/eldwyn-xmpp"
+    """Where the operator's machine keeps the tarball (converse.js-VERSION.tgz), downloaded from
+    registry.npmjs.org when missing; a tarball put there by hand (no network) is used as well,
+    once its integrity matches."""
+
+    package: ClassVar[str] = "converse.js"  # the npm package
+    registry: ClassVar[str] = "https://registry.npmjs.org"
+    url_path: ClassVar[str] = "/chat/"  # on the site
+    # On the host: the tarball as uploaded, and each release's dist/ unpacked beside the page.
+    tarball_path: ClassVar[str] = "/var/lib/eldwyn-xmpp/web-client/converse.js.tgz"
+    share_dir: ClassVar[str] = "/usr/local/share/eldwyn-xmpp"
 
 
 class Signup(SignupPolicy):
@@ -614,11 +707,13 @@ class Config(Model):
     # -- Sections, each the keys of its prefix
     prosody: ProsodySection = ProsodySection()
     signup: Signup
+    turn: Turn = Turn()  # before tls: its name may have supplied certificate files
     tls: Tls = Tls()
     firewall: Firewall = Firewall()
     updates: Updates = Updates()
     secrets: Secrets = Secrets()
     backup: Backup = Backup()
+    webclient: WebClient
 
     data_dir: ClassVar[str] = prosody_facts.DATA_DIR
     groups_file: ClassVar[str] = prosody_facts.GROUPS_FILE
@@ -690,14 +785,36 @@ class Config(Model):
             raise_problems(problems, signup)
         return signup
 
+    @field_validator("turn")
+    @classmethod
+    def _turn_has_its_own_name(cls, turn, info: ValidationInfo):
+        announced = "turn_external" in info.data.get("modules_enabled", ())
+        if turn.host is None:
+            if announced:
+                fail("not set, but 'turn_external' is in xmpp_modules_enabled: it announces the TURN"
+                     " server named here", ("host",))
+            return turn
+        if "modules_enabled" in info.data and not announced:
+            fail(f"{turn.host!r} is set, but module 'turn_external' is not in xmpp_modules_enabled:"
+                 " clients would never learn of coturn", ("host",))
+        if not {"realm", "components", "signup"} <= set(info.data):
+            return turn
+        if turn.host in (info.data["realm"], *(c.name for c in info.data["components"])):
+            fail(f"{turn.host!r} is an XMPP name; coturn needs its own (e.g. turn.{info.data['signup'].site_name})", ("host",))
+        if turn.host == info.data["signup"].site_name:
+            fail(f"{turn.host!r} is the site's name; coturn needs its own, with its own certificate", ("host",))
+        return turn
+
     @field_validator("tls")
     @classmethod
     def _supplied_names_exist(cls, tls, info: ValidationInfo):
         if not {"realm", "components", "signup"} <= set(info.data):
             return tls
         names = [info.data["realm"], *(c.name for c in info.data["components"]), info.data["signup"].site_name]
+        if "turn" in info.data and info.data["turn"].host:
+            names.append(info.data["turn"].host)
         problems = [(("certificate_files", name), f"{name!r} is neither the realm nor a component nor"
-                     " signup_site_name" + suggestion(name, names))
+                     " signup_site_name nor turn_host" + suggestion(name, names))
                     for name in tls.certificate_files if name not in names]
         if tls.mode == "files":
             problems += [(("certificate_files",), f"has no entry for {name!r}: tls_mode \"files\" needs every"
@@ -770,12 +887,25 @@ class Config(Model):
     @property
     def acme_certificates(self):
         """The Certificates (of the XMPP names and the site) that certbot gets (eldwyn/acme.py)."""
-        return tuple(cert for cert in (*self.certificates, self.site_certificate) if cert.acme)
+        return tuple(cert for cert in (*self.certificates, *self.service_certificates) if cert.acme)
 
     @functools.cached_property
     def site_certificate(self):
         """The sign-up site's certificate, for nginx."""
         return self._certificate(self.signup.site_name, Signup.tls_dir, "root", "600", "nginx")
+
+    @functools.cached_property
+    def turn_certificate(self):
+        """coturn's certificate (for TURN over TLS), or None without TURN. coturn runs as the
+        user turnserver, so that group reads the key."""
+        if self.turn.host is None:
+            return None
+        return self._certificate(self.turn.host, Turn.tls_dir, "turnserver", "640", "coturn")
+
+    @property
+    def service_certificates(self):
+        """The certificates of the host's other services than Prosody: the site's, coturn's."""
+        return tuple(cert for cert in (self.site_certificate, self.turn_certificate) if cert)
 
     @property
     def open_tcp_ports(self):
@@ -786,8 +916,9 @@ class Config(Model):
     def packages(self):
         """Every Debian package the deploy installs."""
         acme = Tls.acme_packages if self.acme_certificates else ()
+        turn = Turn.packages if self.turn.host else ()
         return tuple(dict.fromkeys(self.prosody.packages + self.firewall.packages + self.updates.packages
-                                   + self.signup.packages + acme))
+                                   + self.signup.packages + acme + turn))
 
     @property
     def signup_settings(self):
@@ -816,6 +947,14 @@ class Config(Model):
         realm = self.certificates[0]
         return not (realm.acme or realm.supplied_certificate)
 
+    @property
+    def web_client(self):
+        """The web client as the site serves it: its URLs, files on the host, CSP and Converse's
+        settings (eldwyn.web_client.Site)."""
+        from eldwyn.web_client import site  # it reads the rest of the config
 
-SECTIONS = ("prosody", "signup", "tls", "firewall", "updates", "secrets", "backup")
+        return site(self)
+
+
+SECTIONS = ("prosody", "signup", "tls", "firewall", "updates", "turn", "secrets", "backup", "webclient")
 """The key prefixes that name a section; "xmpp_" names Config's own fields."""

@@ -39,6 +39,7 @@ elseif mode == "config" then
 			return function(module) current.component_module = module end
 		end,
 		Include = function() end,
+		FileLine = function(path) return "FileLine(" .. path .. ")" end,
 	}
 	local env = setmetatable({}, {
 		__index = api,

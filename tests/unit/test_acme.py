@@ -23,7 +23,7 @@ def lineage_line(name, server=LE, cert="c" * 64, key="k" * 64, good="good"):
 
 
 def test_every_name_and_the_site_are_acme_by_default(config):
-    assert [cert.name for cert in config.acme_certificates] == [*config.hosts, config.signup.site_name]
+    assert [cert.name for cert in config.acme_certificates] == [*config.hosts, config.signup.site_name, config.turn.host]
     assert "certbot" in config.packages
 
 
@@ -120,7 +120,7 @@ def test_the_hook_serves_a_renewed_xmpp_certificate_to_prosody(config, tmp_path)
         f"install -o root -g prosody -m 644 /etc/letsencrypt/live/{config.realm}/fullchain.pem {crt}.new",
         f"install -o root -g prosody -m 640 /etc/letsencrypt/live/{config.realm}/privkey.pem {key}.new",
         f"mv -f {key}.new {key}", f"mv -f {crt}.new {crt}",
-        "systemctl is-active --quiet prosody", "systemctl reload prosody",
+        "systemctl is-active --quiet prosody", "systemctl reload-or-restart prosody",
     ]
 
 
@@ -130,7 +130,7 @@ def test_the_hook_checks_nginx_before_it_reloads_it_for_the_site(config, tmp_pat
                                environ={"RENEWED_LINEAGE": f"/etc/letsencrypt/live/{site}"})
     assert result.returncode == 0, result.stderr
     assert f"install -o root -g root -m 600 /etc/letsencrypt/live/{site}/privkey.pem /etc/nginx/tls/{site}.key.new" in calls
-    assert calls[-2:] == ["nginx -t -q", "systemctl reload nginx"]
+    assert calls[-2:] == ["nginx -t -q", "systemctl reload-or-restart nginx"]
 
 
 def test_the_hook_leaves_other_lineages_and_other_modes_alone(config, data, tmp_path):

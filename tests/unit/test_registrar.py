@@ -1,11 +1,14 @@
 """webservice/signup/registrar.py against tiny fake servers: an XMPP one (STARTTLS with a
-certificate from a throw-away CA, preauth, XEP-0077) and an HTTP one (mod_invites_api).
+certificate from a throw-away CA, preauth, XEP-0077 forms and registrations as Prosody 13 with
+mod_invites_register_form answers them, SASL PLAIN, resource binding, XEP-0077 password change)
+and an HTTP one (mod_invites_api).
 
 The real proof, against Prosody 13.0.1 with mod_invites_register_strict, is in the VM tests
 and the report of that work; here: the protocol, the error kinds, and that nothing is ever
 sent before TLS is up and verified.
 """
 
+import base64
 import http.server
 import socket
 import ssl
@@ -17,11 +20,14 @@ import pytest
 
 from eldwyn import pki
 from webservice.signup import registrar as registrar_module
-from webservice.signup.registrar import Registrar, RegistrarError, from_settings
+from webservice.signup.registrar import InviteInfo, Registrar, RegistrarError, from_settings
 
 REALM = "cslabs.clarkson.edu"
 STREAM = "http://etherx.jabber.org/streams"
 TLS = "urn:ietf:params:xml:ns:xmpp-tls"
+SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+BIND = "urn:ietf:params:xml:ns:xmpp-bind"
+REGISTER = "jabber:iq:register"
 STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 GOOD = "GoodToken_0123456789-abc"
 
@@ -49,13 +55,29 @@ def error_xml(error_type, condition, text=None):
 
 class FakeXmpp:
     """One thread, one connection at a time. ``answers`` maps a username to the error XML
-    its registration gets (default: success); tokens in ``tokens`` pass the preauth."""
+    its registration gets (default: success); tokens in ``tokens`` pass the preauth.
 
-    def __init__(self, certificate, tokens=(GOOD,), answers=None, starttls=True, silent=False):
+    ``forms`` maps a token to what the registration form request gets after its preauth (the
+    query's children, or an error): mod_invites_register_form's answers; other tokens get
+    mod_register_ibr's empty form. ``accounts`` (username: password) log in with SASL PLAIN,
+    offered after TLS as ``mechanisms`` (a wrong one is refused not-authorized; with
+    ``sasl_failure``, every login is refused with that condition).
+    A bound session's XEP-0077 set is a password change, answered ``change_answer`` (an error
+    XML) or success."""
+
+    def __init__(self, certificate, tokens=(GOOD,), answers=None, starttls=True, silent=False,
+                 forms=None, accounts=None, mechanisms=("SCRAM-SHA-1", "PLAIN"),
+                 sasl_failure=None, change_answer=None):
         self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self.context.load_cert_chain(certificate)
         self.tokens, self.answers = set(tokens), answers or {}
         self.starttls, self.silent = starttls, silent
+        self.forms, self.accounts = forms or {}, accounts or {}
+        self.mechanisms, self.sasl_failure, self.change_answer = mechanisms, sasl_failure, change_answer
+        self.logins = []  # (authzid, authcid, password) of every SASL PLAIN attempt
+        self.bound = []  # full JIDs bound
+        self.changes = []  # (session's username, username sent, new password)
+        self.registered = []  # (username, password) of every unauthenticated XEP-0077 set
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.connections = 0
@@ -118,27 +140,77 @@ class FakeXmpp:
         else:
             return
         tls = self.context.wrap_socket(conn, server_side=True)
-        for kind, element in self._elements(tls):
-            if kind == "stream":
-                self._header(tls, "<register xmlns='http://jabber.org/features/iq-register'/>")
-                continue
-            self.stanzas.append(element)
-            iq_id = element.get("id")
-            preauth = element.find("{urn:xmpp:pars:0}preauth")
-            query = element.find("{jabber:iq:register}query")
-            if preauth is not None:
-                ok = preauth.get("token") in self.tokens
-                tls.sendall((f"<iq type='result' id='{iq_id}'/>" if ok else
-                             f"<iq type='error' id='{iq_id}'>{error_xml('cancel', 'forbidden')}</iq>").encode())
-            elif query is not None:
-                answer = self.answers.get(query.findtext("{jabber:iq:register}username"))
-                tls.sendall((f"<iq type='error' id='{iq_id}'>{answer}</iq>" if answer else
-                             f"<iq type='result' id='{iq_id}'/>").encode())
+        session = {"token": None, "user": None, "jid": None}
+        while self._serve_stream(tls, session):  # True: SASL succeeded, the stream restarts
+            pass
         tls.close()
 
+    def _features(self, session):
+        if session["user"] is None:
+            mechanisms = "".join(f"<mechanism>{name}</mechanism>" for name in self.mechanisms)
+            return (f"<register xmlns='http://jabber.org/features/iq-register'/>"
+                    + (f"<mechanisms xmlns='{SASL}'>{mechanisms}</mechanisms>" if mechanisms else ""))
+        return f"<bind xmlns='{BIND}'><required/></bind>"
+
+    def _serve_stream(self, tls, session):
+        for kind, element in self._elements(tls):
+            if kind == "stream":
+                self._header(tls, self._features(session))
+                continue
+            self.stanzas.append(element)
+            if element.tag == f"{{{SASL}}}auth":
+                if self._login(tls, session, element):
+                    return True
+                continue
+            iq_id = element.get("id")
+            preauth = element.find("{urn:xmpp:pars:0}preauth")
+            query = element.find(f"{{{REGISTER}}}query")
+            bind = element.find(f"{{{BIND}}}bind")
+            if preauth is not None:
+                ok = preauth.get("token") in self.tokens
+                if ok:
+                    session["token"] = preauth.get("token")
+                tls.sendall((f"<iq type='result' id='{iq_id}'/>" if ok else
+                             f"<iq type='error' id='{iq_id}'>{error_xml('cancel', 'forbidden')}</iq>").encode())
+            elif bind is not None and session["user"] is not None:
+                session["jid"] = f"{session['user'].lower()}@{REALM}/{bind.findtext(f'{{{BIND}}}resource')}"
+                self.bound.append(session["jid"])
+                tls.sendall(f"<iq type='result' id='{iq_id}'><bind xmlns='{BIND}'><jid>{session['jid']}</jid></bind></iq>".encode())
+            elif query is not None and element.get("type") == "get":
+                form = self.forms.get(session["token"], "<instructions>Choose</instructions><username/><password/>")
+                tls.sendall((f"<iq type='error' id='{iq_id}'>{form}</iq>" if form.startswith("<error") else
+                             f"<iq type='result' id='{iq_id}'><query xmlns='{REGISTER}'>{form}</query></iq>").encode())
+            elif query is not None and session["jid"] is not None:  # mod_user_account_management
+                self.changes.append((session["user"].lower(), query.findtext(f"{{{REGISTER}}}username"),
+                                     query.findtext(f"{{{REGISTER}}}password")))
+                answer = self.change_answer
+                tls.sendall((f"<iq type='error' id='{iq_id}'>{answer}</iq>" if answer else
+                             f"<iq type='result' id='{iq_id}'/>").encode())
+            elif query is not None:
+                username = query.findtext(f"{{{REGISTER}}}username")
+                self.registered.append((username, query.findtext(f"{{{REGISTER}}}password")))
+                answer = self.answers.get(username)
+                tls.sendall((f"<iq type='error' id='{iq_id}'>{answer}</iq>" if answer else
+                             f"<iq type='result' id='{iq_id}'/>").encode())
+        return False
+
+    def _login(self, tls, session, auth):
+        """SASL PLAIN as Prosody does it; True on success."""
+        if auth.get("mechanism") != "PLAIN" or "PLAIN" not in self.mechanisms:
+            tls.sendall(f"<failure xmlns='{SASL}'><invalid-mechanism/></failure>".encode())
+            return False
+        authzid, authcid, password = base64.b64decode(auth.text or "").decode().split("\0")
+        self.logins.append((authzid, authcid, password))
+        if self.sasl_failure is None and self.accounts.get(authcid.lower()) == password:
+            session["user"] = authcid
+            tls.sendall(f"<success xmlns='{SASL}'/>".encode())
+            return True
+        condition = self.sasl_failure or "not-authorized"
+        tls.sendall(f"<failure xmlns='{SASL}'><{condition}/><text>Unable to authorize you</text></failure>".encode())
+        return False
+
     def registrations(self):
-        return [(q.findtext("{jabber:iq:register}username"), q.findtext("{jabber:iq:register}password"))
-                for q in (s.find("{jabber:iq:register}query") for s in self.stanzas) if q is not None]
+        return list(self.registered)
 
     def close(self):
         self.listener.close()
@@ -234,6 +306,144 @@ def test_nothing_listening_is_an_error():
         port = probe.getsockname()[1]
     with pytest.raises(RegistrarError):
         Registrar(REALM, port=port, timeout=2).check_invite(GOOD)
+
+
+# ---------------------------------------------------------------------------------------------
+# invite_info: preauth, then the registration form (mod_invites_register_form's answers)
+
+NAMED = "NamedToken_0123456789-ab"
+RESET = "ResetToken_0123456789-ab"
+GONE = "GoneResetToken_01234567"
+FORMS = {
+    NAMED: "<instructions>The invitation is for this username only.</instructions><username>carol</username><password/>"
+           "<x xmlns='jabber:x:data' type='form'><field var='username'><value>carol</value></field></x>",
+    RESET: "<instructions>Choose a new password for this account.</instructions><registered/>"
+           "<username>alice</username><password/>",
+    GONE: error_xml("auth", "forbidden", "This password reset invite is for an account that does not exist"),
+}
+
+
+def test_invite_info_learns_from_prosody_what_the_invite_is_for(server):
+    fake, registrar = server(tokens=(GOOD, NAMED, RESET, GONE), forms=FORMS)
+    assert registrar.invite_info(GOOD) == InviteInfo(None, False)  # mod_register_ibr's empty form
+    assert registrar.invite_info(NAMED) == InviteInfo("carol", False)
+    assert registrar.invite_info(RESET) == InviteInfo("alice", True)
+    assert registrar.invite_info(GONE) is None
+    assert registrar.invite_info("UnknownToken_0123456789") is None
+    assert fake.registrations() == [] and fake.logins == [] and fake.connections == 5
+    asked = [element for element in fake.stanzas if element.find(f"{{{REGISTER}}}query") is not None]
+    assert len(asked) == 4 and {element.get("type") for element in asked} == {"get"}
+    assert GOOD.encode() not in fake.plain and RESET.encode() not in fake.plain
+
+
+def test_invite_info_of_a_refused_form_request_is_an_error(server):
+    fake, registrar = server(forms={GOOD: error_xml("cancel", "service-unavailable")})
+    with pytest.raises(RegistrarError, match="registration form"):
+        registrar.invite_info(GOOD)
+
+
+@pytest.mark.parametrize("token", ["", "short", "x'/><iq type='set'>", None])
+def test_invite_info_of_a_malformed_token_asks_nothing(server, token):
+    fake, registrar = server()
+    assert registrar.invite_info(token) is None and fake.connections == 0
+
+
+def test_a_reset_is_a_registration_of_the_resets_account(server):
+    fake, registrar = server(tokens=(RESET,), forms=FORMS,
+                             answers={"bob": error_xml("modify", "not-acceptable", "This invite is for another username")})
+    assert registrar.register(RESET, "alice", "the new password").value == "ok"
+    assert registrar.register(RESET, "bob", "the new password").value == "invalid_username"
+    assert fake.registrations() == [("alice", "the new password"), ("bob", "the new password")]
+
+
+@pytest.mark.parametrize("certificate", ["other-ca", "wrong-name"])
+def test_invite_info_needs_verified_tls(server, certificate):
+    fake, registrar = server(certificate=certificate)
+    with pytest.raises(RegistrarError, match="securely"):
+        registrar.invite_info(GOOD)
+    assert GOOD.encode() not in fake.plain
+
+
+# ---------------------------------------------------------------------------------------------
+# change_password: SASL PLAIN inside verified TLS, bind, XEP-0077 password change
+
+def test_change_password_logs_in_binds_and_sends_the_change(server):
+    fake, registrar = server(accounts={"alice": "old <pass> & 'word'"})
+    result = registrar.change_password("Alice", "old <pass> & 'word'", "new <pass> & ünïcode")
+    assert result and result.value == "ok"
+    assert fake.logins == [("", "Alice", "old <pass> & 'word'")]
+    (jid,) = fake.bound
+    assert jid.startswith(f"alice@{REALM}/eldwyn-signup-")
+    # The username as Prosody prepped it (the bound JID's), mod_user_account_management's check.
+    assert fake.changes == [("alice", "alice", "new <pass> & ünïcode")]
+    assert fake.registrations() == []
+    assert b"pass" not in fake.plain and b"alice" not in fake.plain.lower()
+    assert fake.plain.count(b"<starttls") == 1
+
+
+@pytest.mark.parametrize("accounts, username, password", [
+    ({"alice": "right"}, "alice", "wrong"),
+    ({"alice": "right"}, "nobody", "right"),
+])
+def test_a_wrong_password_or_unknown_user_is_not_authorized_and_changes_nothing(server, accounts, username, password):
+    fake, registrar = server(accounts=accounts)
+    result = registrar.change_password(username, password, "new password here")
+    assert result.value == "not_authorized" and not result
+    assert fake.bound == [] and fake.changes == []
+
+
+@pytest.mark.parametrize("condition", ["account-disabled", "malformed-request", "credentials-expired"])
+def test_every_refused_login_is_one_kind(server, condition):
+    fake, registrar = server(accounts={"alice": "right"}, sasl_failure=condition)
+    assert registrar.change_password("alice", "right", "new password here").value == "not_authorized"
+    assert fake.changes == []
+
+
+def test_a_login_the_server_cannot_check_is_an_error(server):
+    fake, registrar = server(accounts={"alice": "right"}, sasl_failure="temporary-auth-failure")
+    with pytest.raises(RegistrarError, match="could not check"):
+        registrar.change_password("alice", "right", "new password here")
+
+
+def test_without_plain_over_tls_no_password_is_sent(server):
+    fake, registrar = server(accounts={"alice": "right"}, mechanisms=("SCRAM-SHA-1",))
+    with pytest.raises(RegistrarError, match="PLAIN"):
+        registrar.change_password("alice", "right", "new password here")
+    assert fake.logins == [] and not [element for element in fake.stanzas if element.tag == f"{{{SASL}}}auth"]
+
+
+@pytest.mark.parametrize("certificate", ["other-ca", "wrong-name"])
+def test_change_password_needs_verified_tls_before_any_secret(server, certificate):
+    fake, registrar = server(certificate=certificate, accounts={"alice": "secret-old"})
+    with pytest.raises(RegistrarError, match="securely"):
+        registrar.change_password("alice", "secret-old", "secret-new")
+    assert fake.stanzas == [] and b"secret" not in fake.plain and b"AGFsaWNl" not in fake.plain
+
+
+def test_no_starttls_means_no_login(server):
+    fake, registrar = server(starttls=False, accounts={"alice": "secret-old"})
+    with pytest.raises(RegistrarError, match="STARTTLS"):
+        registrar.change_password("alice", "secret-old", "secret-new")
+    assert b"secret" not in fake.plain and b"<auth" not in fake.plain
+
+
+@pytest.mark.parametrize("answer, kind", [
+    (error_xml("modify", "not-acceptable", "Password too weak"), "refused"),
+    (error_xml("modify", "policy-violation"), "refused"),
+    (error_xml("wait", "internal-server-error"), "other"),
+    (error_xml("modify", "bad-request"), "other"),
+])
+def test_a_refused_password_change_has_a_kind(server, answer, kind):
+    fake, registrar = server(accounts={"alice": "right"}, change_answer=answer)
+    result = registrar.change_password("alice", "right", "new password here")
+    assert result.value == kind and not result
+
+
+def test_a_silent_server_times_out_on_login(server):
+    fake, registrar = server(silent=True)
+    registrar.timeout = 0.5
+    with pytest.raises(RegistrarError, match="in time"):
+        registrar.change_password("alice", "right", "new password here")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The sign-up web application, offline: Flask's test client, a fake registrar, a fake mailer.
 
-Both flows end to end, then every kind of bad input: each is answered with a 4xx page that
-says what is wrong, creates no account, sends no unwanted mail, and the service keeps serving.
+Both flows end to end, the account's self-service (reset links, named invites, password change),
+then every kind of bad input: each is answered with a 4xx page that says what is wrong, creates
+no account, sends no unwanted mail, and the service keeps serving.
 """
 
 import base64
@@ -14,6 +15,7 @@ import pytest
 
 from webservice.signup import SettingsError, create_app, load_settings, parse_settings
 from webservice.signup.app import CSRF_COOKIE, SECURITY_HEADERS
+from webservice.signup.registrar import InviteInfo
 
 SITE = "comm.cslabs.clarkson.edu"
 REALM = "cslabs.clarkson.edu"
@@ -52,19 +54,45 @@ def settings_data(tmp_path, **changes):
 
 
 class FakeRegistrar:
-    """Prosody's invites as the real registrar sees them: single use, expiring."""
+    """Prosody's invites as the real registrar sees them (with mod_invites_register_strict and
+    mod_invites_register_form): single use, expiring; named invites register their name only,
+    reset invites only set a new password on their existing account."""
 
     def __init__(self):
         self.invites = {"invite-good-1": "valid", "invite-expired": "expired"}
+        self.named = {}  # token: the one username the invite registers
+        self.resets = {}  # token: the account the invite sets a new password for
         self.accounts = {}
         self.refused_names = {"prosodyrefuses"}
+        self.refused_passwords = set()
+        self.calls = []  # (what, username) for register and change_password
 
     def check_invite(self, token):
         return self.invites.get(token) == "valid"
 
+    def invite_info(self, token):
+        if self.invites.get(token) != "valid":
+            return None
+        if token in self.resets:
+            if self.resets[token] not in self.accounts:
+                return None  # mod_invites_register_form: forbidden, such an invite cannot be used
+            return InviteInfo(self.resets[token], reset=True)
+        return InviteInfo(self.named.get(token))
+
     def register(self, token, username, password):
+        self.calls.append(("register", username))
         if self.invites.get(token) != "valid":
             return "invalid_token"
+        if token in self.resets:
+            if username != self.resets[token]:
+                return "invalid_username"  # modify/not-acceptable: "This invite is for another username"
+            if username not in self.accounts:
+                return "invalid_token"  # "A password reset invite cannot create an account"
+            self.accounts[username] = password
+            self.invites[token] = "used"
+            return "ok"
+        if token in self.named and username != self.named[token]:
+            return "invalid_username"
         if username in self.accounts:
             return "username_taken"
         if username in self.refused_names:
@@ -77,6 +105,16 @@ class FakeRegistrar:
         token = secrets.token_urlsafe(18)
         self.invites[token] = "valid"
         return f"xmpp:{REALM}?register;preauth={token}"
+
+    def change_password(self, username, password, new_password):
+        self.calls.append(("change_password", username))
+        name = username.casefold()  # what Prosody's nodeprep does to these names
+        if name not in self.accounts or self.accounts[name] != password:
+            return "not_authorized"
+        if new_password in self.refused_passwords:
+            return "refused"
+        self.accounts[name] = new_password
+        return "ok"
 
 
 class FakeMailer:
@@ -290,6 +328,258 @@ def test_bad_settings_name_the_key(tmp_path, change, path):
     assert error.value.path == path
 
 
+# ---- account self-service: reset links, named invites, password change -------------------------
+
+OLD_PASSWORD = "the old one, long enough"
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def with_reset(env, token="reset-alice-1", username="alice"):
+    env.registrar.accounts[username] = OLD_PASSWORD
+    env.registrar.invites[token] = "valid"
+    env.registrar.resets[token] = username
+    return f"/join/{token}"
+
+
+def with_named(env, token="invite-for-carol", username="carol"):
+    env.registrar.invites[token] = "valid"
+    env.registrar.named[token] = username
+    return f"/join/{token}"
+
+
+def change_password(browser, account="alice", current=OLD_PASSWORD, new=NEW_PASSWORD, again=None):
+    return browser.submit("/password", account=account, current_password=current, password=new,
+                          password_again=new if again is None else again)
+
+
+def test_a_reset_link_sets_a_new_password_for_the_account_prosody_names(env):
+    path = with_reset(env)
+    page = env.browser.get(path)
+    assert page.status_code == 200, page.text
+    assert f"Choose a new password for <span class=\"jid\">alice@{REALM}</span>" in page.text
+    assert "Create" not in page.text and 'id="username"' not in page.text and 'name="username"' not in page.text
+    for name in ("password", "password_again"):
+        assert f'<label for="{name}">' in page.text and f'id="{name}"' in page.text
+    assert 'autocomplete="new-password"' in page.text
+    done = env.browser.submit(path, password=NEW_PASSWORD, password_again=NEW_PASSWORD)
+    assert done.status_code == 200, done.text
+    assert "Your password has been changed" in done.text and f"alice@{REALM}" in done.text
+    assert env.registrar.accounts == {"alice": NEW_PASSWORD}
+    assert env.registrar.calls == [("register", "alice")]
+    # The link works once: Prosody no longer knows it.
+    again = env.browser.get(path)
+    assert again.status_code == 404 and "already been used" in again.text
+    refused = env.browser.post(path, data={"csrf_token": "x", "password": "whatever it is!", "password_again": "whatever it is!"})
+    assert refused.status_code == 404 and env.registrar.accounts == {"alice": NEW_PASSWORD}
+
+
+def test_a_reset_form_naming_another_account_is_refused(env):
+    path = with_reset(env)
+    env.registrar.accounts["bob"] = "bob's own password"
+    for other in ("bob", f"bob@{REALM}", "alice2"):
+        response = env.browser.submit(path, username=other, password=NEW_PASSWORD, password_again=NEW_PASSWORD)
+        assert response.status_code == 400, response.text
+        assert f"sets a new password for alice@{REALM} only" in response.text
+    assert env.registrar.calls == [] and env.registrar.invites["reset-alice-1"] == "valid"
+    assert env.registrar.accounts == {"alice": OLD_PASSWORD, "bob": "bob's own password"}
+    # The account's own name (as a person may type it) is fine.
+    assert env.browser.submit(path, username="Alice", password=NEW_PASSWORD, password_again=NEW_PASSWORD).status_code == 200
+    assert env.registrar.calls == [("register", "alice")]
+
+
+def test_a_reset_with_a_bad_new_password_shows_the_form_again(env):
+    path = with_reset(env)
+    for password, again, words in (("short", "short", "at least 12 characters"),
+                                   (NEW_PASSWORD, NEW_PASSWORD + "!", "differ"),
+                                   ("alice alice alice", "alice alice alice", "cannot contain the username")):
+        response = env.browser.submit(path, password=password, password_again=again)
+        assert response.status_code == 400 and words in response.text
+        assert "Choose a new password for" in response.text and 'aria-invalid="true"' in response.text
+    assert env.registrar.calls == [] and env.registrar.accounts == {"alice": OLD_PASSWORD}
+
+
+def test_a_reset_link_that_prosody_refuses_at_the_last_moment(env):
+    path = with_reset(env)
+    token = env.browser.csrf(path)
+    env.registrar.invites["reset-alice-1"] = "expired"  # between the page and the form
+    response = env.browser.post(path, data={"csrf_token": token, "password": NEW_PASSWORD, "password_again": NEW_PASSWORD})
+    assert response.status_code == 404 and env.registrar.accounts == {"alice": OLD_PASSWORD}
+
+
+def test_a_named_invite_shows_its_name_and_registers_only_that(env):
+    path = with_named(env)
+    page = env.browser.get(path)
+    assert page.status_code == 200, page.text
+    field = re.search(r'<input id="username"[^>]*>', page.text).group(0)
+    assert 'value="carol"' in field and " readonly" in field
+    assert f"carol@{REALM}" in page.text
+    # Another name cannot be registered with it, whatever the form sends.
+    for other in ("dave", f"dave@{REALM}", "admin"):
+        response = env.browser.submit(path, username=other, password=GOOD_PASSWORD, password_again=GOOD_PASSWORD)
+        assert response.status_code == 400 and f"for the account carol@{REALM} only" in response.text
+    assert env.registrar.calls == [] and env.registrar.accounts == {}
+    # The form's own (read-only) value, or none at all: the invite's name.
+    done = env.browser.submit(path, password=GOOD_PASSWORD, password_again=GOOD_PASSWORD)
+    assert done.status_code == 200 and f"carol@{REALM}" in done.text
+    assert env.registrar.accounts == {"carol": GOOD_PASSWORD}
+
+
+def test_a_named_invite_keeps_its_name_when_the_password_is_refused(env):
+    path = with_named(env)
+    response = env.browser.submit(path, username="carol", password="short", password_again="short")
+    assert response.status_code == 400 and "at least 12 characters" in response.text
+    field = re.search(r'<input id="username"[^>]*>', response.text).group(0)
+    assert 'value="carol"' in field and " readonly" in field
+
+
+def test_a_named_invite_for_a_reserved_name_is_the_admins_choice(env):
+    path = with_named(env, "invite-for-support", "support")
+    assert env.browser.submit(path, username="support", password=GOOD_PASSWORD, password_again=GOOD_PASSWORD).status_code == 200
+    assert env.registrar.accounts == {"support": GOOD_PASSWORD}
+
+
+def test_a_named_invite_for_an_existing_account_says_it_cannot_be_used(env):
+    path = with_named(env)
+    env.registrar.accounts["carol"] = "hers"
+    response = env.browser.submit(path, password=GOOD_PASSWORD, password_again=GOOD_PASSWORD)
+    assert response.status_code == 409 and "exists already" in response.text and "new invitation" in response.text
+    assert env.registrar.accounts == {"carol": "hers"}
+
+
+def test_an_invite_for_any_name_still_asks_for_one(env):
+    page = env.browser.get("/join/invite-good-1")
+    field = re.search(r'<input id="username"[^>]*>', page.text).group(0)
+    assert "readonly" not in field and 'value=""' in field
+
+
+def test_password_change(env):
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    form = env.browser.get("/password")
+    assert form.status_code == 200
+    for name in ("account", "current_password", "password", "password_again"):
+        assert f'<label for="{name}">' in form.text and f'id="{name}"' in form.text
+    assert 'autocomplete="current-password"' in form.text and 'autocomplete="username"' in form.text
+    done = change_password(env.browser)
+    assert done.status_code == 200, done.text
+    assert "Your password has been changed" in done.text and f"alice@{REALM}" in done.text
+    assert "disconnected" in done.text
+    assert env.registrar.accounts == {"alice": NEW_PASSWORD}
+    # With the full address, any case: the account on this realm.
+    again = change_password(env.browser, f"Alice@{REALM.upper()}", NEW_PASSWORD, "and yet another one")
+    assert again.status_code == 200 and env.registrar.accounts == {"alice": "and yet another one"}
+    assert env.registrar.calls == [("change_password", "alice"), ("change_password", "Alice")]
+
+
+def test_an_admin_with_a_reserved_name_can_change_their_password(env):
+    env.registrar.accounts["admin"] = OLD_PASSWORD  # reserved for sign-up, but a real account
+    assert change_password(env.browser, "admin").status_code == 200
+    assert env.registrar.accounts == {"admin": NEW_PASSWORD}
+
+
+def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(env):
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    wrong = change_password(env.browser, "alice", "not the password")
+    unknown = change_password(env.browser, "nobody", OLD_PASSWORD)
+    for response in (wrong, unknown):
+        assert response.status_code == 403
+        assert "The username or password is wrong." in response.text
+        assert 'role="alert"' in response.text
+    assert wrong.text.replace('value="alice"', "X") == unknown.text.replace('value="nobody"', "X")
+    assert env.registrar.accounts == {"alice": OLD_PASSWORD}
+
+
+def test_failed_logins_count_against_the_address(env):
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    for _ in range(env.settings.rate_limits.per_address.attempts):
+        assert change_password(env.browser, "alice", "guess guess guess").status_code == 403
+    response = change_password(env.browser)  # even the right password: the budget is spent
+    assert response.status_code == 429 and "Too many attempts" in response.text
+    assert env.registrar.accounts == {"alice": OLD_PASSWORD}
+    assert len(env.registrar.calls) == env.settings.rate_limits.per_address.attempts
+    # Another client is not affected.
+    assert change_password(Browser(env.app, forwarded_for="203.0.113.80")).status_code == 200
+
+
+@pytest.mark.parametrize("fields, status, field, words", [
+    ({"password": "short"}, 400, "password", "at least 12 characters"),
+    ({"password_again": NEW_PASSWORD + "!"}, 400, "password", "differ"),
+    ({"password": "alice-in-wonderland", "password_again": "alice-in-wonderland"}, 400, "password", "cannot contain the username"),
+    ({"password": OLD_PASSWORD, "password_again": OLD_PASSWORD}, 400, "password", "same as the current one"),
+    ({"password": "abababababababab", "password_again": "abababababababab"}, 400, "password", "5 different characters"),
+    ({"password": "new\x07password!!", "password_again": "new\x07password!!"}, 400, "password", "control characters"),
+    ({"current_password": ""}, 400, "current_password", "Enter your current password"),
+    ({"current_password": "x" * 1025}, 400, "current_password", "at most 1024"),
+    ({"account": ""}, 400, "account", "Enter your username or address"),
+    ({"account": "alice@example.org"}, 400, "account", f"Only accounts on {REALM}"),
+    ({"account": f"alice@{REALM}/laptop"}, 400, "account", f"Only accounts on {REALM}"),
+    ({"account": "alice smith"}, 400, "account", "cannot contain a space"),
+    ({"account": "<b>x</b>"}, 400, "account", "cannot contain “&lt;”"),
+    ({"account": "a" * 1100}, 400, "account", "not a username or address on this server"),
+])
+def test_a_bad_password_form_says_what_is_wrong_and_changes_nothing(env, fields, status, field, words):
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    data = {"account": "alice", "current_password": OLD_PASSWORD, "password": NEW_PASSWORD,
+            "password_again": fields.get("password", NEW_PASSWORD), **fields}
+    response = env.browser.submit("/password", **data)
+    assert response.status_code == status, response.text
+    assert words in response.text
+    assert f'id="{field}-error"' in response.text and f'href="#{field}"' in response.text
+    assert "<b>x" not in response.text
+    assert env.registrar.calls == [] and env.registrar.accounts == {"alice": OLD_PASSWORD}
+
+
+def test_a_new_password_the_server_refuses(env):
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    env.registrar.refused_passwords.add(NEW_PASSWORD)
+    response = change_password(env.browser)
+    assert response.status_code == 400 and "The server refuses this new password" in response.text
+
+
+def test_password_change_is_a_form_like_the_others(env):
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    token = env.browser.csrf("/password")
+    data = {"account": "alice", "current_password": OLD_PASSWORD, "password": NEW_PASSWORD, "password_again": NEW_PASSWORD}
+    foreign = env.browser.post("/password", data={"csrf_token": token, **data}, headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403 and "another site" in foreign.text
+    assert env.browser.post("/password", data=data).status_code == 403
+    other_page = env.browser.csrf("/signup")
+    assert env.browser.post("/password", data={"csrf_token": other_page, **data}).status_code == 403
+    assert env.registrar.calls == [] and env.registrar.accounts == {"alice": OLD_PASSWORD}
+    for name, value in SECURITY_HEADERS.items():
+        assert foreign.headers[name] == value and env.browser.get("/password").headers[name] == value
+    assert env.browser.get("/password").headers["Cache-Control"] == "no-store"
+
+
+def test_password_change_when_prosody_cannot_be_asked(env):
+    def broken(*args):
+        raise ConnectionError("prosody down")
+
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    env.registrar.change_password = broken
+    response = change_password(env.browser)
+    assert response.status_code == 503 and "try again later" in response.text
+
+
+def test_every_page_links_the_password_change(env):
+    with_reset(env)
+    for path in ("/signup", "/password", "/join/invite-good-1", "/join/reset-alice-1", "/join/nope-nope"):
+        assert 'href="/password"' in env.browser.get(path).text, path
+
+
+def test_no_password_or_failed_name_is_logged(env, caplog):
+    caplog.set_level(logging.DEBUG)
+    with_reset(env)
+    env.browser.submit("/join/reset-alice-1", password="reset passphrase 1", password_again="reset passphrase 1")
+    change_password(env.browser, "alice", "reset passphrase 1", "changed passphrase 2")
+    change_password(env.browser, "typo-name-secret", "guessed passphrase 3", "whatever passphrase 4")
+    logged = caplog.text
+    for secret in ("passphrase", "reset-alice-1", "typo-name-secret", OLD_PASSWORD):
+        assert secret not in logged
+    assert f"password reset through the web page: alice@{REALM}" in logged
+    assert f"password changed through the web page: alice@{REALM}" in logged
+    assert "wrong username or password" in logged
+
+
 # ---- bad inputs -------------------------------------------------------------------------------
 
 
@@ -414,6 +704,51 @@ def _get(path):
     return lambda env: env.browser.get(path)
 
 
+def _reset_for_another_account(env):
+    path = with_reset(env)
+    env.expected_accounts = {"alice": OLD_PASSWORD}
+    return env.browser.submit(path, username="bob", password=NEW_PASSWORD, password_again=NEW_PASSWORD)
+
+
+def _reset_of_a_missing_account(env):
+    env.registrar.invites["reset-gone"] = "valid"
+    env.registrar.resets["reset-gone"] = "gone"
+    return env.browser.get("/join/reset-gone")
+
+
+def _used_reset_link(env):
+    path = with_reset(env)
+    assert env.browser.submit(path, password=NEW_PASSWORD, password_again=NEW_PASSWORD).status_code == 200
+    env.expected_accounts = {"alice": NEW_PASSWORD}
+    return env.browser.get(path)
+
+
+def _named_invite_other_name(env):
+    path = with_named(env)
+    return env.browser.submit(path, username="mallory", password=GOOD_PASSWORD, password_again=GOOD_PASSWORD)
+
+
+def _password_change_wrong_password(env):
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    env.expected_accounts = {"alice": OLD_PASSWORD}
+    return change_password(env.browser, current="not it at all")
+
+
+def _password_change_bad_new_password(env):
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    env.expected_accounts = {"alice": OLD_PASSWORD}
+    return change_password(env.browser, new="short")
+
+
+def _password_change_foreign_origin(env):
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    env.expected_accounts = {"alice": OLD_PASSWORD}
+    token = env.browser.csrf("/password")
+    return env.browser.post("/password", headers={"Origin": "https://evil.example"}, data={
+        "csrf_token": token, "account": "alice", "current_password": OLD_PASSWORD,
+        "password": NEW_PASSWORD, "password_again": NEW_PASSWORD})
+
+
 # (id, action, expected status, words the page must say)
 BAD_INPUTS = [
     ("unknown-invite", _get("/join/no-such-invite"), 404, "cannot be used"),
@@ -470,6 +805,13 @@ BAD_INPUTS = [
     ("reused-verification-post", _reused_verification_post, 410, "already been used"),
     ("verification-without-csrf", _verification_without_csrf, 403, "form has expired"),
     ("malformed-verification", _get("/verify/%3Cb%3E"), 404, "not valid"),
+    ("reset-for-another-account", _reset_for_another_account, 400, "sets a new password for"),
+    ("reset-of-a-missing-account", _reset_of_a_missing_account, 404, "cannot be used"),
+    ("used-reset-link", _used_reset_link, 404, "already been used"),
+    ("named-invite-other-name", _named_invite_other_name, 400, "for the account carol@"),
+    ("password-change-wrong-password", _password_change_wrong_password, 403, "username or password is wrong"),
+    ("password-change-bad-new-password", _password_change_bad_new_password, 400, "at least 12 characters"),
+    ("password-change-foreign-origin", _password_change_foreign_origin, 403, "another site"),
     ("wrong-method", lambda env: env.browser.client.put("/signup", base_url=BASE), 405, "does not accept"),
     ("no-such-page", _get("/admin"), 404, "no page at this address"),
 ]
@@ -562,6 +904,6 @@ def test_registrar_failure_is_a_clear_503(env):
     def broken(*args):
         raise ConnectionError("prosody down")
 
-    env.registrar.check_invite = broken
+    env.registrar.invite_info = broken
     response = env.browser.get("/join/invite-good-1")
     assert response.status_code == 503 and "try again later" in response.text

@@ -96,7 +96,7 @@ def test_nginx_site(config):
     text = render(NGINX, config=config)
     site = config.signup.site_name
     # tls_mode "acme" (production's): port 80 answers every name's HTTP-01 challenge.
-    assert f"server_name {site} {' '.join(config.hosts)};" in text
+    assert f"server_name {site} {' '.join(config.hosts)} {config.turn.host};" in text
     assert text.count(f"server_name {site};") == 1
     challenges = text.split("location /.well-known/acme-challenge/ {", 1)[1].split("}", 1)[0]
     assert f"root {config.tls.acme_webroot};" in challenges
@@ -118,7 +118,9 @@ def test_nginx_site_with_the_local_ca_names_only_the_site(data):
 
 def test_nginx_headers_are_the_applications(config):
     text = render(NGINX, config=config)
-    added = dict(re.findall(r'add_header (\S+) "([^"]*)" always;', text))
+    # The site's server level (the web client's locations add their own: tests/unit/test_web_client.py).
+    server = text.split("listen 443 ssl;", 1)[1].split("    location ", 1)[0]
+    added = dict(re.findall(r'add_header (\S+) "([^"]*)" always;', server))
     hidden = set(re.findall(r"proxy_hide_header (\S+);", text))
     assert added == SECURITY_HEADERS
     assert hidden == set(SECURITY_HEADERS)
@@ -141,3 +143,21 @@ def test_the_webservice_reads_the_datas_own_model(config, tmp_path):
         parse_settings(data, credentials_directory=tmp_path)
     assert (error.value.path, error.value.problem) == (
         "min_password_length", "8 is out of range: expected greater than or equal to 12")
+
+
+def test_the_self_service_pages_and_their_prosody_module_are_deployed(config):
+    """The reset and password pages ship with the application, and mod_invites_register_form
+    (which tells the site what a named or reset invite is for) is shipped to Prosody's plugin
+    path and loaded on the realm, next to mod_invites_register_strict."""
+    from eldwyn import prosody
+    from tasks import prosody_modules, webservice
+
+    shipped = {str(path.relative_to(webservice.REPO)) for path in webservice._sources()}
+    for page in ("reset.html", "password.html", "password_changed.html"):
+        assert f"webservice/signup/templates/{page}" in shipped
+    modules = {managed.path for managed in prosody_modules.files(config)}
+    for name in ("invites_register_strict", "invites_register_form"):
+        assert f"{prosody.LOCAL_MODULE_DIR}/mod_{name}.lua" in modules
+        assert name in config.modules_enabled and name in prosody.LOCAL_MODULES
+    text = render("etc/prosody/prosody.cfg.lua.j2", config=config)
+    assert '"invites_register_form"' in text and '"invites_register_strict"' in text

@@ -15,6 +15,9 @@ GROUPS = "var/lib/prosody/groups.txt.j2"
 RULES = {"v4": "etc/iptables/rules.v4.j2", "v6": "etc/iptables/rules.v6.j2"}
 IMPORT_CFG = "var/lib/eldwyn-xmpp/restore/import.cfg.lua.j2"
 UPDATES = "etc/apt/apt.conf.d/52eldwyn-unattended-upgrades.j2"
+TURN = "etc/turnserver.conf.j2"  # tests/unit/test_turn.py
+WEB_CLIENT = ("usr/local/share/eldwyn-xmpp/web-client/index.html.j2",
+              "usr/local/share/eldwyn-xmpp/web-client/eldwyn-chat.js.j2")  # tests/unit/test_web_client.py
 ACME = ("usr/local/sbin/eldwyn-certificate-deployed.j2", "usr/local/sbin/eldwyn-acme-issue.j2",
         "etc/systemd/system/certbot.service.d/eldwyn-ca-bundle.conf.j2")  # tests/unit/test_acme.py
 
@@ -23,7 +26,8 @@ def test_every_template_is_covered():
     from test_signup_templates import SIGNUP_TEMPLATES
 
     found = {str(path.relative_to(TEMPLATES_DIR)) for path in TEMPLATES_DIR.rglob("*.j2")}
-    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, IMPORT_CFG, UPDATES, *ACME, *RULES.values(), *SIGNUP_TEMPLATES}
+    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, IMPORT_CFG, UPDATES, TURN, *ACME, *WEB_CLIENT, *RULES.values(),
+                     *SIGNUP_TEMPLATES}
 
 
 def expected_prosody_config(config):
@@ -39,6 +43,7 @@ def expected_prosody_config(config):
         "https_ports": list(config.ports.https),
         "proxy65_ports": list(config.ports.proxy65),
         "http_interfaces": list(config.http_interfaces),
+        "trusted_proxies": ["127.0.0.1", "::1"],
         "limits": {kind: {"rate": limit.rate, "burst": limit.burst_seconds} for kind, limit in config.limits},
         "statistics": "internal",
         "statistics_interval": "manual",
@@ -49,6 +54,15 @@ def expected_prosody_config(config):
         "sql": {"driver": "SQLite3", "database": "prosody.sqlite"},
         **({"unbound": {"resolvconf": False, "hoststxt": False, "forward": list(config.prosody.dns_servers)}}
            if config.prosody.dns_servers else {}),
+        **({
+            "turn_external_host": config.turn.host, "turn_external_port": 3478,
+            "turn_external_tcp": True, "turn_external_ttl": config.turn.credential_ttl,
+            "external_services": [{"type": "turns", "transport": "tcp", "host": config.turn.host,
+                                   "port": 5349, "secret": "FileLine(/etc/prosody/turn-secret)",
+                                   "ttl": config.turn.credential_ttl}],
+            # lua_dump.lua reads FileLine(path) as this marker: the secret is not in the file.
+            "turn_external_secret": "FileLine(/etc/prosody/turn-secret)",
+        } if config.turn.host else {}),
         "s2s_secure_auth": True,
         "pidfile": "/run/prosody/prosody.pid",
         "log": {
@@ -67,6 +81,8 @@ def expected_prosody_config(config):
             "disco_items": [[c.name, c.description] for c in config.components],
             "groups_file": "/var/lib/prosody/groups.txt",
             "archive_expires_after": config.archive_expires_after,
+            "http_external_url": f"https://{config.signup.site_name}/",
+            "advertise_bosh": False,
             "allow_registration": True,
             "registration_invite_only": True,
             "registration_throttle_max": config.registration_throttle_max,
@@ -185,7 +201,7 @@ def test_firewall_rules(config, family):
 def test_firewall_without_other_ports_opens_xmpp_and_the_site_only(config):
     config = config.model_copy(update={"firewall": config.firewall.model_copy(update={"other_tcp_ports": ()})})
     text = render(RULES["v4"], config=config)
-    assert text.count("multiport") == 2
+    assert text.count("multiport") == 3  # XMPP, the site, TURN
 
 
 @pytest.mark.skipif(luadump.LUA is None, reason=luadump.SKIP_REASON)

@@ -14,10 +14,10 @@ import subprocess
 
 import pytest
 
-from tests import federation, testbed, xmpp, xmpp_register
+from tests import federation, testbed, xmpp, xmpp_calls, xmpp_register
 
 CONFIG = testbed.config_for_testbed()
-NAMES = (*CONFIG.hosts, CONFIG.signup.site_name)
+NAMES = tuple(cert.name for cert in (*CONFIG.certificates, *CONFIG.service_certificates))  # realm ... site, coturn
 UPLOAD = next(c.name for c in CONFIG.components if c.type == "http_file_share")
 ACME_STATE = "/var/lib/eldwyn-testbed/acme"
 PEER_STATE = "/var/lib/eldwyn-testbed/peer"
@@ -92,7 +92,7 @@ def _served_sha256(target, name):
 
 def test_the_deploy_gets_every_name_from_pebble(vm, acme_deploy):
     assert acme_deploy.returncode == 0 and acme_deploy.errors == 0
-    for cert in CONFIG.acme_certificates or (*CONFIG.certificates, CONFIG.site_certificate):
+    for cert in CONFIG.acme_certificates or (*CONFIG.certificates, *CONFIG.service_certificates):
         issuer = vm.check_output(f"openssl x509 -noout -issuer -in {cert.certificate_path}")
         assert "Pebble Intermediate CA" in issuer, (cert.name, issuer)
         assert vm.file(f"/etc/letsencrypt/renewal/{cert.name}.conf").contains("^server = https://localhost:14000/dir")
@@ -110,6 +110,13 @@ def test_clients_verify_every_certificate_against_pebbles_root_only(acme_target)
     xmpp.check_upload(acme_target, user)
     site = CONFIG.signup.site_name
     assert site in xmpp.check_tls_https(acme_target, site, port=testbed.host_port("web_https"))["names"]
+
+
+def test_coturn_serves_its_certificate_from_pebble(vm, acme_target):
+    name = CONFIG.turn.host
+    run = vm.run(f"echo | timeout 20 openssl s_client -connect 127.0.0.1:5349 -servername {name}"
+                 f" -verify_hostname {name} -CAfile {ACME_STATE}/root.crt -verify_return_error 2>&1")
+    assert "Verify return code: 0 (ok)" in run.stdout, run.stdout
 
 
 def test_the_site_verifies_against_pebbles_root(site, acme_target):
@@ -239,6 +246,11 @@ def test_users_of_another_server_cannot_create_pubsub_nodes(peer):
     federated, _ = peer
     pubsub = next(c.name for c in CONFIG.components if c.type == "pubsub")
     assert xmpp.pubsub_create_refusal(federated, "alice@federated.example", pubsub) == "forbidden"
+
+
+def test_users_of_another_server_get_no_turn_credentials(peer):
+    federated, _ = peer
+    assert xmpp_calls.external_services_refusal(federated, "alice@federated.example", CONFIG.realm) == "forbidden"
 
 
 def _log_count(vm, text):

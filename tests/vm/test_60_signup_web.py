@@ -1,6 +1,8 @@
 """The registration webservice on the VM, as people use it: headless Chromium (Debian's, driven
 by Playwright) through nginx and TLS, both flows end to end, then the new account logs in over
 XMPP; and bad inputs through the real nginx, each answered 4xx with a message, creating nothing.
+Then the account's self-service: a password-reset link, an invite made for one name, and a
+password change, each proven by XMPP logins with the old and the new password.
 
 The site's name is never resolved: Chromium maps SITE:443 to the port forwarded to the VM, and
 trusts exactly the site certificate's key (nothing else); `requests` connects to 127.0.0.1 with
@@ -20,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from eldwyn.certificates import certificate_for
 from eldwyn.secrets import SecretsStore
-from tests import xmpp_register
+from tests import xmpp, xmpp_register
 from tests.testbed import REPO, config_for_testbed, host_port
 
 CONFIG = config_for_testbed()
@@ -171,6 +173,13 @@ def join_post(site, token, username, password, password_again=None, csrf=True, *
     return site.post(site.base + f"/join/{token}", data=fields, timeout=30, allow_redirects=False, **extra)
 
 
+def password_post(site, account, current, new, again=None, **extra):
+    _, csrf_token = form(site, "/password")
+    fields = {"csrf_token": csrf_token, "account": account, "current_password": current,
+              "password": new, "password_again": new if again is None else again}
+    return site.post(site.base + "/password", data=fields, timeout=30, allow_redirects=False, **extra)
+
+
 def signup_post(site, email, csrf=True):
     _, csrf_token = form(site, "/signup")
     fields = {"email": email}
@@ -213,6 +222,12 @@ BAD_INPUTS = {
     "email-missing-csrf": lambda s, vm, t: signup_post(s, "someone@clarkson.edu", csrf=False),
     "verify-forged": lambda s, vm, t: s.get(s.base + "/verify/" + "B" * 40, timeout=30),
     "too-many-mails-for-one-address": lambda s, vm, t: [signup_post(s, t["flood"]) for _ in range(4)][-1],
+    "named-invite-other-name": lambda s, vm, t: join_post(s, t["named"], "mallory" + uuid.uuid4().hex[:6], GOOD),
+    "password-change-wrong-password": lambda s, vm, t: password_post(s, "alice", "not-alices-password", GOOD),
+    "password-change-unknown-user": lambda s, vm, t: password_post(s, "nobody" + uuid.uuid4().hex[:6], GOOD + "x", GOOD),
+    "password-change-other-domain": lambda s, vm, t: password_post(s, "alice@example.org", "whatever-it-is", GOOD),
+    "password-change-too-short": lambda s, vm, t: password_post(s, "alice", "whatever-it-is", "Ab1-x"),
+    "password-change-foreign-origin": lambda s, vm, t: password_post(s, "alice", "whatever-it-is", GOOD, headers={"Origin": "https://evil.example"}),
 }
 
 
@@ -227,6 +242,7 @@ def tokens(vm, target):
         "used": used,
         "reset": xmpp_register.create_reset(run, REALM, "bob"),
         "fresh": xmpp_register.create_invite(run, REALM),
+        "named": xmpp_register.create_invite(run, REALM, username=xmpp_register.new_username("named")),
         "flood": f"flood-{uuid.uuid4().hex[:8]}@{CONFIG.signup.allowed_email_domains[0]}",
     }
 
@@ -241,3 +257,101 @@ def test_bad_input_is_refused_with_a_message_and_creates_nothing(case, vm, site,
     assert "<script>alert" not in response.text and "<b>x</b>" not in response.text
     assert accounts(vm) == before
     assert site.get(site.base + "/signup", timeout=30).status_code == 200  # still serving
+
+
+# ---- account self-service: reset links, named invites, password change -------------------------
+
+def new_account_through_the_site(vm, site, prefix):
+    """A fresh account (never alice or bob: other tests log in with their passwords), made
+    through the site: its registrations come from loopback, which Prosody's throttle exempts."""
+    token = xmpp_register.create_invite(vm.check_output, REALM)
+    username, password = xmpp_register.new_username(prefix), new_password()
+    response = join_post(site, token, username, password)
+    assert response.status_code == 200, response.text[:500]
+    return username, password
+
+
+def submit_password(page, password):
+    page.fill("#password", password)
+    page.fill("#password_again", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def test_a_reset_link_sets_a_new_password_in_a_real_browser(vm, target, browser, site):
+    username, old = new_account_through_the_site(vm, site, "reset")
+    assert xmpp_register.can_login(target, username, old)
+    token = xmpp_register.create_reset(vm.check_output, REALM, username)
+    page = browser.new_page()
+    shown = page.goto(f"https://{SITE}/join/{token}")
+    assert shown.status == 200
+    assert page.inner_text("h1") == f"Choose a new password for {username}@{REALM}"
+    assert page.locator("#username").count() == 0, "a reset asks for no username"
+    screenshot(page, "reset-password")
+    new = new_password()
+    # Whoever is logged in with the old password is logged out by the reset.
+    logged_in = xmpp.with_password(target, f"{username}@{REALM}", old)
+    assert xmpp.closed_by(logged_in, f"{username}@{REALM}", lambda: submit_password(page, new))
+    text = page.inner_text("main")
+    assert "Your password has been changed" in text and f"{username}@{REALM}" in text, text
+    assert not xmpp_register.can_login(target, username, old)
+    assert xmpp_register.can_login(target, username, new)
+    # The link worked once: Prosody deleted the invite, the page says so.
+    assert not xmpp_register.invite_is_pending(vm.check_output, REALM, token)
+    again = page.goto(f"https://{SITE}/join/{token}")
+    assert again.status == 404 and "cannot be used" in page.inner_text("main")
+    page.close()
+
+
+def test_a_reset_link_sets_no_other_accounts_password(vm, target, site):
+    owner, owner_password = new_account_through_the_site(vm, site, "resetowner")
+    other, other_password = new_account_through_the_site(vm, site, "resetother")
+    token = xmpp_register.create_reset(vm.check_output, REALM, owner)
+    for name in (other, f"{other}@{REALM}", "newname" + uuid.uuid4().hex[:6]):
+        refused = join_post(site, token, name, GOOD)
+        assert refused.status_code == 400, refused.text[:500]
+        assert f"sets a new password for {owner}@{REALM} only" in refused.text
+    assert xmpp_register.can_login(target, other, other_password)
+    assert xmpp_register.can_login(target, owner, owner_password)
+    assert xmpp_register.invite_is_pending(vm.check_output, REALM, token), "a refused form used the link up"
+
+
+def test_a_named_invite_shows_its_name_in_a_real_browser(vm, target, browser, site):
+    username, password = xmpp_register.new_username("named"), new_password()
+    token = xmpp_register.create_invite(vm.check_output, REALM, username=username)
+    before = accounts(vm)
+    refused = join_post(site, token, "someone-" + uuid.uuid4().hex[:6], password)
+    assert refused.status_code == 400 and f"for the account {username}@{REALM} only" in refused.text
+    assert accounts(vm) == before and xmpp_register.invite_is_pending(vm.check_output, REALM, token)
+    page = browser.new_page()
+    page.goto(f"https://{SITE}/join/{token}")
+    field = page.locator("#username")
+    assert field.input_value() == username and not field.is_editable(), "the name is shown, read-only"
+    assert f"{username}@{REALM}" in page.inner_text("main")
+    submit_password(page, password)
+    assert f"{username}@{REALM}" in page.inner_text("main")
+    assert accounts(vm) == before | {username}
+    assert xmpp_register.can_login(target, username, password)
+    page.close()
+
+
+def test_a_password_change_in_a_real_browser(vm, target, browser, site):
+    username, old = new_account_through_the_site(vm, site, "change")
+    page = browser.new_page()
+    page.goto(f"https://{SITE}/password")
+    page.fill("#account", f"{username}@{REALM}")
+    screenshot(page, "change-password")
+    page.fill("#current_password", old)
+    new = new_password()
+    submit_password(page, new)
+    text = page.inner_text("main")
+    assert "Your password has been changed" in text and f"{username}@{REALM}" in text, text
+    assert not xmpp_register.can_login(target, username, old)
+    assert xmpp_register.can_login(target, username, new)
+    # The old password no longer changes anything: the same answer as for an unknown user.
+    wrong = password_post(site, username, old, new_password())
+    unknown = password_post(site, "nobody-" + uuid.uuid4().hex[:6], old, new_password())
+    for response in (wrong, unknown):
+        assert response.status_code == 403 and "The username or password is wrong." in response.text
+    assert xmpp_register.can_login(target, username, new)
+    page.close()

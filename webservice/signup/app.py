@@ -1,10 +1,18 @@
-"""The sign-up web application: invite links (/join/TOKEN) and e-mail sign-up (/signup).
+"""The sign-up web application: invite links (/join/TOKEN), e-mail sign-up (/signup), and the
+account's self-service: password-reset links (/join/TOKEN too) and password change (/password).
 
 ``create_app(settings, registrar=None, mailer=None, clock=time.time)`` builds it. The registrar
-(webservice/signup/registrar.py) talks to Prosody: ``check_invite(token)`` (truthy when the
-invite can be redeemed), ``register(token, username, password)`` ("ok", or one of
-"invalid_token", "username_taken", "invalid_username", "other") and ``create_invite()`` (a
-token, or a link ending in it). The mailer has ``send(to, subject, body)``.
+(webservice/signup/registrar.py) talks to Prosody: ``invite_info(token)`` (None when the invite
+cannot be redeemed, else what it is for: ``.username``, the one account it is for or None for
+any name, and ``.reset``, whether it sets a new password on that account), ``register(token,
+username, password)`` ("ok", or one of "invalid_token", "username_taken", "invalid_username",
+"other"; for a reset: the new password), ``change_password(username, password, new_password)``
+("ok", "not_authorized", "refused" or "other") and ``create_invite()`` (a token, or a link
+ending in it). The mailer has ``send(to, subject, body)``.
+
+What an invite is for comes from Prosody (invite_info), never from the link: a reset page names
+the account the reset invite was made for, and a named invite registers only its name, whatever
+the form sends.
 
 Every refusal is a 4xx page saying what is wrong; nothing secret (passwords, tokens, e-mail
 addresses, keys) is logged; every response carries the security headers of SECURITY_HEADERS.
@@ -40,6 +48,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9_.~-]{6,200}\Z")  # invite tokens (Prosody's are
 _SIGNED = re.compile(r"[A-Za-z0-9_.-]{20,600}\Z")  # our own signed verification tokens
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{43}\Z")
 REGISTER_ERRORS = ("invalid_token", "username_taken", "invalid_username", "other")
+PASSWORD_ERRORS = ("not_authorized", "refused", "other")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -64,6 +73,8 @@ INVALID_LINK = ("This verification link is not valid: it may have been copied in
                 "Sign up again to get a new one.")
 EXPIRED_LINK = "This verification link has expired. Sign up again to get a new one."
 USED_LINK = "This verification link has already been used. Sign up again to get a new one."
+WRONG_LOGIN = "The username or password is wrong."
+ACCOUNT_MAX_CHARS = 1100  # what the password form shows back of a typed address (a JID, at most)
 TOO_MANY = "Too many attempts from your network. Wait a few minutes and try again."
 TOO_MANY_EMAIL = "Too many sign-up messages for this address today. Try again tomorrow."
 UNAVAILABLE = "The service cannot complete this right now. Please try again later."
@@ -96,12 +107,12 @@ def _default_registrar(settings):
     return factory(settings) if factory else registrar
 
 
-def _outcome(result):
-    """The register() result as "ok" or an error kind."""
+def _outcome(result, kinds=REGISTER_ERRORS):
+    """The register() (or change_password()) result as "ok" or an error kind."""
     result = getattr(result, "value", result)  # an Enum of the same strings works too
     if result in (True, None, "ok", "success"):
         return "ok"
-    return result if result in REGISTER_ERRORS else "other"
+    return result if result in kinds else "other"
 
 
 def _invite_token(value):
@@ -220,11 +231,19 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
             raise Refused(503, UNAVAILABLE, "Temporarily unavailable") from None
 
     def invite_or_refuse(token):
+        """What the invite ``token`` is for (Prosody's answer); Refused if it cannot be used."""
         if not _TOKEN.match(token):
             raise Refused(404, INVALID_INVITE, "Invitation not valid")
         limit_address()
-        if not call_registrar("check_invite", token):
+        info = call_registrar("invite_info", token)
+        if not info:
             raise Refused(404, INVALID_INVITE, "Invitation not valid")
+        username = getattr(info, "username", None)
+        if username is not None and not isinstance(username, str):
+            raise Refused(503, UNAVAILABLE, "Temporarily unavailable")
+        if getattr(info, "reset", False) is True and username:
+            return username, True
+        return username or None, False
 
     def verification(token):
         """The payload of a signed verification link; Refused if forged, expired or used."""
@@ -247,12 +266,30 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
         path = settings.ca_certificate_file
         return bool(path) and os.path.isfile(path)
 
-    def join_form(token, status=200, errors=None, username=""):
+    def join_form(token, status=200, errors=None, username="", invited=None):
         return render_template(
             "join.html", token=token, csrf_token=csrf_token(), errors=errors or {},
-            username=username, settings=settings,
+            username=invited or username, invited=invited, settings=settings,
             max_username=validation.USERNAME_MAX_CHARS,
         ), status
+
+    def reset_form(token, name, status=200, errors=None):
+        return render_template(
+            "reset.html", token=token, csrf_token=csrf_token(), errors=errors or {},
+            jid=f"{name}@{settings.realm}", settings=settings,
+        ), status
+
+    def password_form(status=200, errors=None, account=""):
+        return render_template(
+            "password.html", csrf_token=csrf_token(), errors=errors or {}, account=account,
+            settings=settings,
+        ), status
+
+    def only_for(typed, name, message):
+        """Refuse a form that names another account than the invite's ``name`` (a forged form:
+        the page sends the invite's name, or none)."""
+        if typed and not validation.same_username(typed, name):
+            raise Refused(400, message.format(jid=f"{name}@{settings.realm}"), "Not for this account")
 
     def signup_form(status=200, errors=None, email=""):
         return render_template(
@@ -268,31 +305,44 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
 
     @app.get("/join/<token>")
     def join(token):
-        invite_or_refuse(token)
-        return join_form(token)
+        invited, reset = invite_or_refuse(token)
+        if reset:
+            return reset_form(token, invited)
+        return join_form(token, invited=invited)
 
     @app.post("/join/<token>")
     def join_post(token):
         check_origin()
-        invite_or_refuse(token)
+        invited, reset = invite_or_refuse(token)
         check_csrf()
+        if reset:
+            return reset_post(token, invited)
         typed = field("username")
         password, again = field("password"), field("password_again")
         errors = {}
         name = ""
-        try:
-            name = validation.username(typed, settings.reserved_usernames)
-        except validation.Invalid as error:
-            errors["username"] = str(error)
+        if invited:  # made for this name by an admin: Prosody judges it, not our sign-up policy
+            only_for(typed, invited, "This invitation is for the account {jid} only.")
+            name = invited
+        else:
+            try:
+                name = validation.username(typed, settings.reserved_usernames)
+            except validation.Invalid as error:
+                errors["username"] = str(error)
         try:
             validation.password(password, again, name, settings.min_password_length)
         except validation.Invalid as error:
             errors["password"] = str(error)
         if errors:
-            return join_form(token, 400, errors, typed[:validation.USERNAME_MAX_CHARS])
+            return join_form(token, 400, errors, typed[:validation.USERNAME_MAX_CHARS], invited)
         outcome = _outcome(call_registrar("register", token, name, password))
         if outcome == "invalid_token":
             raise Refused(404, INVALID_INVITE, "Invitation not valid")
+        if invited and outcome in ("username_taken", "invalid_username"):
+            raise Refused(409 if outcome == "username_taken" else 400,
+                          f"The account {name}@{settings.realm} cannot be created with this invitation"
+                          f"{' (it exists already)' if outcome == 'username_taken' else ''}. "
+                          "Ask for a new invitation.", "Invitation not usable")
         if outcome == "username_taken":
             return join_form(token, 409, {"username": "This username is taken. Choose another one."}, typed)
         if outcome == "invalid_username":
@@ -307,6 +357,65 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
             xmpp_uri=f"xmpp:{quote(name, safe='')}@{settings.realm}",
             ca=ca, fingerprint=_fingerprint(settings.ca_certificate_file) if ca else None,
         )
+
+    def reset_post(token, name):
+        """A new password for the account the reset invite ``token`` names (Prosody's name)."""
+        jid = f"{name}@{settings.realm}"
+        only_for(field("username"), name, "This link sets a new password for {jid} only.")
+        password, again = field("password"), field("password_again")
+        try:
+            validation.password(password, again, name, settings.min_password_length)
+        except validation.Invalid as error:
+            return reset_form(token, name, 400, {"password": str(error)})
+        outcome = _outcome(call_registrar("register", token, name, password))
+        if outcome == "invalid_token":
+            raise Refused(404, INVALID_INVITE, "Invitation not valid")
+        if outcome != "ok":
+            raise Refused(503, UNAVAILABLE, "Temporarily unavailable")
+        log.info("password reset through the web page: %s", jid)
+        return render_template("password_changed.html", jid=jid, reset=True, settings=settings)
+
+    @app.get("/password")
+    def password():
+        return password_form()
+
+    @app.post("/password")
+    def password_post():
+        check_origin()
+        limit_address()  # every attempt counts, failed logins first of all
+        check_csrf()
+        typed = field("account")
+        current, new, again = field("current_password"), field("password"), field("password_again")
+        errors = {}
+        login, name = "", ""
+        try:
+            login, name = validation.account(typed, settings.realm)
+        except validation.Invalid as error:
+            errors["account"] = str(error)
+        try:
+            validation.current_password(current)
+        except validation.Invalid as error:
+            errors["current_password"] = str(error)
+        try:
+            validation.password(new, again, name, settings.min_password_length)
+            if new == current:
+                raise validation.Invalid("The new password is the same as the current one.")
+        except validation.Invalid as error:
+            errors["password"] = str(error)
+        shown = typed.strip()[:ACCOUNT_MAX_CHARS]
+        if errors:
+            return password_form(400, errors, shown)
+        outcome = _outcome(call_registrar("change_password", login, current, new), PASSWORD_ERRORS)
+        if outcome == "not_authorized":
+            log.info("password change refused: wrong username or password")  # never which name
+            return password_form(403, {"account": WRONG_LOGIN}, shown)
+        if outcome == "refused":
+            return password_form(400, {"password": "The server refuses this new password. Choose another one."}, shown)
+        if outcome != "ok":
+            raise Refused(503, UNAVAILABLE, "Temporarily unavailable")
+        jid = f"{name}@{settings.realm}"
+        log.info("password changed through the web page: %s", jid)
+        return render_template("password_changed.html", jid=jid, reset=False, settings=settings)
 
     @app.get("/signup")
     def signup():

@@ -1,4 +1,5 @@
-"""The sign-up service's side of Prosody: check an invite, register with it, make one.
+"""The sign-up service's side of Prosody: check an invite, register with it, make one, and
+change a password.
 
 Standard library only (it runs on the host from Debian packages). Prosody stays the only
 judge of invites: the service keeps no list of its own.
@@ -6,11 +7,24 @@ judge of invites: the service keeps no list of its own.
 * ``check_invite(token)``: on a fresh c2s stream, STARTTLS (chain verified against the CA for
   the realm) then ``<preauth xmlns='urn:xmpp:pars:0' token=.../>`` (XEP-0401). Prosody only
   looks the token up: the preauth does not use the invite up, and nothing is registered.
+* ``invite_info(token)``: the same preauth, then a XEP-0077 form request (``<iq type='get'>``),
+  on one stream. Eldwyn's mod_invites_register_form fills the form in for an invite made for
+  one account: ``<username>`` for a named invite ("invite create_account alice@realm"), with
+  ``<registered/>`` for a password reset ("invite create_reset alice@realm"). Returns None
+  (the invite is not valid) or an ``InviteInfo``. What the invite is for comes from Prosody,
+  never from the link.
 * ``register(token, username, password)``: the same preauth, then a XEP-0077 registration, on
   one stream, then the stream is closed. Prosody (with Eldwyn's mod_invites_register_strict)
   spends the invite on the first account it creates. Returns a ``Result`` whose ``value`` is
   "ok", "invalid_token", "username_taken", "invalid_username", "policy" (throttled or refused
-  by the server's policy) or "other".
+  by the server's policy) or "other". For a reset invite, the username is the reset's
+  account and the password its new one (mod_register_ibr resets it; the invite is used up).
+* ``change_password(username, password, new_password)``: on a fresh stream, STARTTLS
+  (verified), SASL PLAIN with the current password (only inside that TLS), resource binding,
+  then XEP-0077's password change (``<iq type='set'>`` with username and the new password,
+  handled by mod_user_account_management), and the stream is closed. Returns a ``Result``:
+  "ok", "not_authorized" (unknown user, wrong or disabled: one kind, nothing to tell them
+  apart), "refused" (the server refused the new password) or "other".
 * ``create_invite()``: a fresh account invite from mod_invites_api (prosody-modules), over
   plain HTTP on loopback: ``GET /invites_api`` with ``Host: <realm>`` and the API key as a
   Bearer token; Prosody answers 201 with the invite's link in ``Location``. Returns the token.
@@ -20,6 +34,7 @@ verified, timeouts, a closed stream, an HTTP error) raise ``RegistrarError``; th
 never sent unless TLS is up and verified. Nothing here logs tokens, passwords or keys.
 """
 
+import base64
 import http.client
 import re
 import socket
@@ -36,8 +51,10 @@ NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
 NS_STANZAS = "urn:ietf:params:xml:ns:xmpp-stanzas"
 NS_REGISTER = "jabber:iq:register"
 NS_PREAUTH = "urn:xmpp:pars:0"
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_BIND = "urn:ietf:params:xml:ns:xmpp-bind"
 
-DEFAULT_TIMEOUT = 10  # seconds for one whole exchange (connect, TLS, preauth, register)
+DEFAULT_TIMEOUT = 10  # seconds for one whole exchange (connect, TLS, preauth or login, register)
 INVITES_API_KEY = "invites-api-key"  # the credential holding mod_invites_api's key
 # The invites API's URL comes from the settings (derived from xmpp_ports by the deploy): plain
 # HTTP on loopback, so the key never leaves the host; the key goes in the Authorization header
@@ -65,6 +82,21 @@ class Result:
 
 
 OK = Result("ok")
+
+
+@dataclass(frozen=True)
+class InviteInfo:
+    """What a valid invite is for: ``username``, the one account it is for (None: any name the
+    invitee picks), and ``reset``, whether it sets a new password on that existing account."""
+
+    username: str | None = None
+    reset: bool = False
+
+
+# SASL failures (RFC 6120 6.5) that mean "these credentials do not log in", for any reason:
+# unknown user and wrong password are not told apart, nor a disabled account.
+_LOGIN_REFUSED = {"not-authorized", "account-disabled", "malformed-request", "credentials-expired",
+                  "invalid-authzid"}
 
 
 def _classify(error_type, condition, text):
@@ -100,6 +132,7 @@ class _Stream:
         self.realm = realm
         self.deadline = time.monotonic() + timeout
         self.sock = None
+        self.secure = False
         try:
             self.sock = socket.create_connection((host, port), timeout=timeout)
             self._start()
@@ -109,6 +142,7 @@ class _Stream:
             if self._next().tag != f"{{{NS_TLS}}}proceed":
                 raise RegistrarError("the XMPP server refused STARTTLS")
             self.sock = context.wrap_socket(self.sock, server_hostname=realm)
+            self.secure = True  # the chain and the name were verified by wrap_socket
             self._start()
         except (OSError, ssl.SSLError) as error:  # includes certificate verification failures
             self.close()
@@ -157,11 +191,12 @@ class _Stream:
             except ET.ParseError:
                 raise RegistrarError("the XMPP server sent malformed XML") from None
 
-    def iq_set(self, payload):
-        """Send an IQ set; return (error type, condition, text), or None for a result."""
+    def iq(self, iq_type, payload):
+        """Send an IQ; return its answer (the element) and, for an error, (error type,
+        condition, text), else None."""
         stanza_id = uuid.uuid4().hex
         try:
-            self._send(f"<iq type='set' id='{stanza_id}'>{payload}</iq>")
+            self._send(f"<iq type='{iq_type}' id='{stanza_id}'>{payload}</iq>")
         except OSError as error:
             raise RegistrarError(f"connection to the XMPP server lost: {type(error).__name__}") from None
         while True:
@@ -169,13 +204,55 @@ class _Stream:
             if element.tag == f"{{{NS_CLIENT}}}iq" and element.get("id") == stanza_id:
                 break
         if element.get("type") == "result":
-            return None
+            return element, None
+        return element, self._error(element)
+
+    def iq_set(self, payload):
+        """Send an IQ set; return (error type, condition, text), or None for a result."""
+        return self.iq("set", payload)[1]
+
+    @staticmethod
+    def _error(element):
         error = element.find(f"{{{NS_CLIENT}}}error")
         if error is None:
             return (None, None, None)
         condition = next((child.tag.split("}", 1)[1] for child in error
                           if child.tag.startswith(f"{{{NS_STANZAS}}}") and not child.tag.endswith("}text")), None)
         return error.get("type"), condition, error.findtext(f"{{{NS_STANZAS}}}text")
+
+    def login(self, username, password):
+        """SASL PLAIN, inside the verified TLS of this stream only; None on success (the stream
+        is restarted), else the failure's condition."""
+        if not self.secure:  # never: the constructor does STARTTLS first; but never PLAIN in clear
+            raise RegistrarError("refusing to send a password before TLS is verified")
+        offered = {mechanism.text for mechanism in self.features.iter(f"{{{NS_SASL}}}mechanism")}
+        if "PLAIN" not in offered:
+            raise RegistrarError("the XMPP server offers no SASL PLAIN over TLS")
+        blob = base64.b64encode(f"\0{username}\0{password}".encode("utf-8")).decode("ascii")
+        try:
+            self._send(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{blob}</auth>")
+            answer = self._next()
+            if answer.tag == f"{{{NS_SASL}}}success":
+                self._start()  # RFC 6120 6.4.6: a new stream, the authenticated one
+                return None
+        except OSError as error:
+            raise RegistrarError(f"connection to the XMPP server lost: {type(error).__name__}") from None
+        if answer.tag != f"{{{NS_SASL}}}failure":
+            raise RegistrarError("the XMPP server answered SASL with something else")
+        return next((child.tag.split("}", 1)[1] for child in answer
+                     if child.tag.startswith(f"{{{NS_SASL}}}") and not child.tag.endswith("}text")),
+                    "not-authorized")
+
+    def bind(self):
+        """Bind a resource (after login); the full JID the server gave."""
+        if self.features.find(f"{{{NS_BIND}}}bind") is None:
+            raise RegistrarError("the XMPP server offers no resource binding")
+        resource = f"eldwyn-signup-{uuid.uuid4().hex[:8]}"
+        element, error = self.iq("set", f"<bind xmlns='{NS_BIND}'><resource>{resource}</resource></bind>")
+        jid = element.findtext(f"{{{NS_BIND}}}bind/{{{NS_BIND}}}jid")
+        if error is not None or not jid:
+            raise RegistrarError("the XMPP server refused resource binding")
+        return jid
 
     def close(self):
         if self.sock is None:
@@ -235,6 +312,26 @@ class Registrar:
         with self._stream() as stream:
             return self._preauth(stream, token) is None
 
+    def invite_info(self, token):
+        """What ``token`` is for (``InviteInfo``), or None if Prosody does not accept it now.
+        Nothing is used up: one stream, preauth then the registration form request."""
+        if not isinstance(token, str) or not _TOKEN.match(token):
+            return None
+        with self._stream() as stream:
+            if self._preauth(stream, token) is not None:
+                return None
+            element, error = stream.iq("get", f"<query xmlns='{NS_REGISTER}'/>")
+        if error is not None:
+            if error[1] in ("forbidden", "not-acceptable"):  # an invite that cannot be used
+                return None
+            raise RegistrarError(f"the XMPP server refused the registration form: {error[1]}")
+        query = element.find(f"{{{NS_REGISTER}}}query")
+        if query is None:
+            raise RegistrarError("the XMPP server sent no registration form")
+        username = (query.findtext(f"{{{NS_REGISTER}}}username") or "").strip() or None
+        reset = username is not None and query.find(f"{{{NS_REGISTER}}}registered") is not None
+        return InviteInfo(username, reset)
+
     def register(self, token, username, password):
         """Redeem ``token`` for the account ``username`` (one stream: preauth, register)."""
         if not isinstance(token, str) or not _TOKEN.match(token):
@@ -251,6 +348,26 @@ class Registrar:
         if error is None:
             return OK
         return Result(_classify(*error), error[1], error[2])
+
+    def change_password(self, username, password, new_password):
+        """Log in as ``username`` with ``password`` and set ``new_password`` (one stream)."""
+        with self._stream() as stream:
+            refused = stream.login(username, password)
+            if refused is not None:
+                if refused in _LOGIN_REFUSED:
+                    return Result("not_authorized", refused)
+                raise RegistrarError(f"the XMPP server could not check the password: {refused}")
+            node = stream.bind().partition("/")[0].rpartition("@")[0]  # as Prosody prepped it
+            if not node:
+                raise RegistrarError("the XMPP server bound a JID without a username")
+            error = stream.iq_set(
+                f"<query xmlns='{NS_REGISTER}'><username>{_xml_text(node)}</username>"
+                f"<password>{_xml_text(new_password)}</password></query>")
+        if error is None:
+            return OK
+        error_type, condition, text = error
+        kind = "refused" if condition in ("not-acceptable", "policy-violation") else "other"
+        return Result(kind, condition, text)
 
     def create_invite(self):
         """A fresh account invite from mod_invites_api; returns its token."""

@@ -1,4 +1,5 @@
-"""What the forms accept: user names (XMPP localparts), passwords and e-mail addresses.
+"""What the forms accept: user names (XMPP localparts), accounts to log in to, passwords and
+e-mail addresses.
 
 Each check returns the accepted (normalised) value or raises Invalid with a message for the
 person filling the form: it never echoes the value itself.
@@ -32,16 +33,7 @@ def username(value, reserved=frozenset()):
         raise Invalid("Choose a username.")
     if len(value) > USERNAME_MAX_CHARS or len(value.encode("utf-8")) > LOCALPART_MAX_BYTES:
         raise Invalid(f"A username has at most {USERNAME_MAX_CHARS} characters.")
-    name = unicodedata.normalize("NFKC", value).casefold()
-    name = unicodedata.normalize("NFKC", name)
-    for char in name:
-        if char in LOCALPART_FORBIDDEN or char.isspace():
-            shown = "a space" if char.isspace() else f"“{char}”"
-            raise Invalid(f"A username cannot contain {shown}.")
-        if unicodedata.category(char) in _REFUSED_CATEGORIES:
-            raise Invalid("A username can only contain letters, digits and punctuation such as . - _")
-    if unicodedata.category(name[0]).startswith("M"):
-        raise Invalid("A username cannot start with a combining mark.")
+    name = _prepared(value)
     if len(name) > USERNAME_MAX_CHARS or len(name.encode("utf-8")) > LOCALPART_MAX_BYTES:
         raise Invalid(f"A username has at most {USERNAME_MAX_CHARS} characters.")
     if name in reserved:
@@ -52,6 +44,54 @@ def username(value, reserved=frozenset()):
     if skeleton(name) in {skeleton(other) for other in reserved}:
         raise Invalid("This username looks like a reserved one. Choose another one.")
     return name
+
+
+def _prepared(value):
+    """``value`` case folded and width-mapped; Invalid for what no XMPP localpart holds."""
+    name = unicodedata.normalize("NFKC", value).casefold()
+    name = unicodedata.normalize("NFKC", name)
+    if not name:
+        raise Invalid("Choose a username.")
+    for char in name:
+        if char in LOCALPART_FORBIDDEN or char.isspace():
+            shown = "a space" if char.isspace() else f"“{char}”"
+            raise Invalid(f"A username cannot contain {shown}.")
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise Invalid("A username can only contain letters, digits and punctuation such as . - _")
+    if unicodedata.category(name[0]).startswith("M"):
+        raise Invalid("A username cannot start with a combining mark.")
+    return name
+
+
+def same_username(typed, name):
+    """Whether ``typed`` is the username ``name`` (as Prosody stores it), as typed by a person."""
+    try:
+        return bool(typed.strip()) and _prepared(typed.strip()) == name
+    except Invalid:
+        return False
+
+
+def account(value, realm):
+    """The account someone logs in to, typed as "name" or "name@realm": (the localpart as
+    typed, the localpart as Prosody stores it). Only XMPP's rules, none of our sign-up policy
+    (reserved or long names exist: admins, accounts made by the operator). Invalid for an
+    address at another domain or what cannot be a username."""
+    value = (value or "").strip()
+    if not value:
+        raise Invalid("Enter your username or address.")
+    if len(value.encode("utf-8")) > LOCALPART_MAX_BYTES + 1 + len(realm.encode("utf-8")):
+        raise Invalid("This is not a username or address on this server.")
+    local, at, domain = value.rpartition("@")
+    if not at:
+        local = value
+    elif domain.casefold().rstrip(".") != realm.casefold():
+        raise Invalid(f"Only accounts on {realm} can be changed here.")
+    if not local:
+        raise Invalid("Enter your username or address.")
+    name = _prepared(local)
+    if len(name.encode("utf-8")) > LOCALPART_MAX_BYTES:
+        raise Invalid("This is not a username or address on this server.")
+    return local, name
 
 
 # Scripts that are written together: Japanese mixes kanji, hiragana and katakana.
@@ -88,6 +128,17 @@ def skeleton(name):
     # i, l and 1 stand in for one another ("adm1n", "admln"): stricter than UTS #39, which is
     # cheap here, as only names that look like a reserved one are refused.
     return text.replace("i", "l")
+
+
+def current_password(value):
+    """The password someone logs in with: only what no password can be."""
+    if not value:
+        raise Invalid("Enter your current password.")
+    if len(value) > PASSWORD_MAX_CHARS:
+        raise Invalid(f"A password has at most {PASSWORD_MAX_CHARS} characters.")
+    if any(unicodedata.category(char) == "Cc" for char in value):
+        raise Invalid("A password cannot contain control characters.")
+    return value
 
 
 def password(value, again, name, min_length):

@@ -61,6 +61,8 @@ local err_registry = {
 		text = "This invite is for another username" };
 	reset_only = { type = "auth"; condition = "forbidden";
 		text = "A password reset invite cannot create an account" };
+	reset_disabled = { type = "auth"; condition = "forbidden";
+		text = "This account is disabled: an administrator must enable it first" };
 	taken = { type = "cancel"; condition = "conflict";
 		text = "The requested username already exists." };
 };
@@ -104,6 +106,11 @@ module:hook("user-registering", function (event)
 		end
 		if not usermanager.user_exists(username, module.host) then
 			return refuse(event, "reset_only");
+		end
+		-- mod_register_ibr resets through create_user, which would write a fresh record without
+		-- the "disabled" flag: a reset link must not bring back an account an admin disabled.
+		if usermanager.user_is_enabled and not usermanager.user_is_enabled(username, module.host) then
+			return refuse(event, "reset_disabled");
 		end
 		return; -- mod_register_ibr resets the password (event.allow_reset, set by invites_register)
 	end
@@ -153,3 +160,11 @@ local function forget_invite(event)
 end
 module:hook("user-registered", forget_invite, -100);
 module:hook("user-password-reset", forget_invite, -100);
+
+-- A reset sets the password without Prosody's "user-password-changed" event (mod_register_ibr
+-- calls create_user), so whoever was logged in with the old password (perhaps the reason for the
+-- reset) would stay logged in. Fire it, as a password change does: mod_c2s then closes every
+-- session of the account (the resetting stream is not logged in, so it names no resource).
+module:hook("user-password-reset", function (event)
+	prosody.events.fire_event("user-password-changed", { username = event.username, host = module.host });
+end, -200);
