@@ -26,6 +26,7 @@ from tasks import (
     prosody_modules,
     prosody_service,
     restore,
+    scheduled_backups,
     shared_rosters,
     turn,
     updates,
@@ -42,7 +43,7 @@ restored = restore.restore(config)  # only with backup_restore_from; before anyt
 # their state on the host is asked in one round trip, as it will be once the restore has run.
 store = SecretsStore(config.secrets.dir)
 OWNERS = (certificates, prosody_modules, prosody_config, shared_rosters, firewall, updates, prosody_service,
-          acme, webservice, turn, web_client)
+          acme, webservice, turn, web_client, scheduled_backups)
 # With tls_mode "acme", a name that has its certificate from certbot (or still serves a good
 # one while it waits for it) does not get the fallback's files.
 lineages = acme.lineages(config)
@@ -59,6 +60,7 @@ new_rosters = shared_rosters.install(wanted[shared_rosters], states)
 firewall.install(wanted[firewall], states)
 updates.install(wanted[updates], states)
 acme.install(wanted[acme], states)
+scheduled_backups.install(wanted[scheduled_backups], states)
 prosody_service.run(wanted[prosody_service], states,
                     restart_after=[*restored.operations, *new_certificates, *new_modules, *new_turn_secret, *new_config,
                                   *new_rosters],

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from eldwyn import accounts, prosody
+from eldwyn import accounts, prosody, scheduled_backups
 from eldwyn.backup import PROSODY_STORE
 from eldwyn.host_files import SIGNUP_SERVICE
 
@@ -48,6 +48,10 @@ def status_command(config):
     if config.acme_certificates:
         lines.append('echo "service certbot.timer $(systemctl is-active certbot.timer)"')
         lines.append('echo "last_renewal $(systemctl show -p Result --value certbot.service)"')
+    if config.backup.repository:
+        lines.append(f'echo "service {scheduled_backups.UNIT}.timer $(systemctl is-active {scheduled_backups.UNIT}.timer)"')
+        lines.append(f'echo "backup_result $(systemctl show -p Result --value {scheduled_backups.UNIT}.service)"')
+        lines.append(f"if [ -e {scheduled_backups.STAMP} ]; then echo \"backup_last $(cat {scheduled_backups.STAMP})\"; fi")
     for name, path in certificate_paths(config).items():
         lines.append(f"if [ -e {q(path)} ]; then echo cert {q(name)}; cat {q(path)}; fi")
     # Prosody's own look at the DNS records the names need (SRV, A/AAAA); bounded: a host
@@ -118,8 +122,29 @@ def report(config, output, now=None):
         result = values["last_renewal"]
         lines.append("Renewals (certbot.timer): last run " + ("succeeded" if result == "success" else
                      f"FAILED ({result}): journalctl -u certbot.service"))
+    if config.backup.repository:
+        lines.extend(backup_lines(config, values, now))
     lines.append("DNS (prosodyctl check dns):")
     lines.extend(f"  {line}" for line in values["dns"] if line.strip())
+    return lines
+
+
+def backup_lines(config, values, now):
+    """The scheduled backups' lines: the last good one's age (a warning past twice the schedule),
+    and a failed last run."""
+    every = config.backup.every_hours
+    heading = f"Backups (every {every} h to {config.backup.repository}):"
+    last = values.get("backup_last")
+    if not last:
+        lines = [f"{heading} WARNING: no good backup yet"]
+    else:
+        when = datetime.fromtimestamp(int(last), timezone.utc)
+        age = (now - when).total_seconds()
+        lines = [f"{heading} last good {when:%Y-%m-%d %H:%M} UTC ({_human_seconds(age)} ago)"
+                 + (f": WARNING, older than twice the schedule ({2 * every} h)" if age > 2 * every * 3600 else "")]
+    result = values.get("backup_result", "")
+    if result and result != "success":
+        lines.append(f"  last run FAILED ({result}): journalctl -u {scheduled_backups.UNIT}.service")
     return lines
 
 

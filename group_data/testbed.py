@@ -64,4 +64,9 @@ signup_rate_limits = {
     "per_email": {"attempts": 3, "window_seconds": 24 * 3600},
 }
 
+# Scheduled backups go to the test bed's restic REST server in the VM (testbed/vm/backup-target);
+# production's repository is off the host. Three kept: retention is seen after four runs.
+backup_repository = "rest:http://127.0.0.1:8000/eldwyn"
+backup_keep = 3
+
 del _repo, _ports_file, _keys

@@ -533,6 +533,20 @@ class Secrets(Model):
     git work tree, mode 0700. The environment variable ELDWYN_SECRETS_DIR overrides it."""
 
 
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+def _restic_repository(value):
+    rest = re.fullmatch(r"rest:(https?)://([A-Za-z0-9.-]+|\[[0-9a-fA-F:]+\])(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?", value)
+    sftp = re.fullmatch(r"sftp:[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:/[A-Za-z0-9._~/-]+", value)
+    if not (rest or sftp):
+        fail(f"{value!r} is not a restic repository such as \"rest:https://backup.example.org:8000/eldwyn\""
+             " or \"sftp:eldwyn@backup.example.org:/srv/restic/eldwyn\" (no credentials in it)")
+    if rest and rest.group(1) == "http" and rest.group(2) not in _LOOPBACK_HOSTS:
+        fail(f"{value!r}: plain http is for a server on this host only; use https")
+    return value
+
+
 class Backup(Model):
     dir: PrivateDir = "~/.local/share/eldwyn-xmpp/backups"
     """Where operator_tasks/backup.py pulls backups to, one directory per host and time (mode
@@ -542,6 +556,22 @@ class Backup(Model):
     backup_restore_from=~/.local/share/eldwyn-xmpp/backups/eldwyn/20261130T120000Z). Checked whole
     before anything changes; restored before Prosody starts with our config, and only onto a host
     whose store has no account yet (never over live data)."""
+    repository: Annotated[StrictStr, AfterValidator(_restic_repository)] | None = None
+    """The restic repository the host's own scheduled backups go to, off the host: restic's REST
+    server ("rest:https://HOST:PORT/PATH") or SFTP ("sftp:USER@HOST:/PATH", root's SSH key on
+    the host authorized there). None: no scheduled backups. Its password is restic-password in
+    the secrets store, made by the first deploy: the repository cannot be read without it."""
+    every_hours: Literal[1, 2, 3, 4, 6, 8, 12, 24] = 24
+    """How often the host backs itself up (a systemd timer, eldwyn-backup.timer); status warns
+    when the last good backup is older than twice this."""
+    keep: Annotated[StrictInt, Field(ge=1, le=1000)] = 14
+    """How many scheduled snapshots the repository keeps (restic forget --keep-last, then prune)."""
+    from_repository: Bool = False
+    """For operator_tasks/backup.py: take the newest scheduled snapshot from the repository
+    instead of a fresh one (--data backup_from_repository=true)."""
+
+    packages: ClassVar[tuple[str, ...]] = ("restic",)
+    password_secret: ClassVar[str] = "restic-password"  # its name in the secrets store
 
 
 def _release_version(value):
@@ -917,8 +947,9 @@ class Config(Model):
         """Every Debian package the deploy installs."""
         acme = Tls.acme_packages if self.acme_certificates else ()
         turn = Turn.packages if self.turn.host else ()
+        scheduled = Backup.packages if self.backup.repository else ()
         return tuple(dict.fromkeys(self.prosody.packages + self.firewall.packages + self.updates.packages
-                                   + self.signup.packages + acme + turn))
+                                   + self.signup.packages + acme + turn + scheduled))
 
     @property
     def signup_settings(self):

@@ -16,6 +16,9 @@ RULES = {"v4": "etc/iptables/rules.v4.j2", "v6": "etc/iptables/rules.v6.j2"}
 IMPORT_CFG = "var/lib/eldwyn-xmpp/restore/import.cfg.lua.j2"
 UPDATES = "etc/apt/apt.conf.d/52eldwyn-unattended-upgrades.j2"
 TURN = "etc/turnserver.conf.j2"  # tests/unit/test_turn.py
+SCHEDULED_BACKUPS = ("usr/local/sbin/eldwyn-backup.j2", "etc/eldwyn-xmpp/backup/restic.env.j2",
+                     "etc/systemd/system/eldwyn-backup.service.j2",
+                     "etc/systemd/system/eldwyn-backup.timer.j2")  # tests/unit/test_scheduled_backups.py
 WEB_CLIENT = ("usr/local/share/eldwyn-xmpp/web-client/index.html.j2",
               "usr/local/share/eldwyn-xmpp/web-client/eldwyn-chat.js.j2")  # tests/unit/test_web_client.py
 ACME = ("usr/local/sbin/eldwyn-certificate-deployed.j2", "usr/local/sbin/eldwyn-acme-issue.j2",
@@ -26,8 +29,8 @@ def test_every_template_is_covered():
     from test_signup_templates import SIGNUP_TEMPLATES
 
     found = {str(path.relative_to(TEMPLATES_DIR)) for path in TEMPLATES_DIR.rglob("*.j2")}
-    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, IMPORT_CFG, UPDATES, TURN, *ACME, *WEB_CLIENT, *RULES.values(),
-                     *SIGNUP_TEMPLATES}
+    assert found == {PROSODY_CFG, REALM_CFG, GROUPS, IMPORT_CFG, UPDATES, TURN, *SCHEDULED_BACKUPS, *ACME, *WEB_CLIENT,
+                     *RULES.values(), *SIGNUP_TEMPLATES}
 
 
 def expected_prosody_config(config):

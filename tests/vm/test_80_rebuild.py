@@ -1,5 +1,6 @@
 """Rebuilding Eldwyn with nothing lost: history is made on the VM, backed up with the operator
-task, the VM destroyed, a fresh one brought up from the box, and the deploy restores the backup.
+task and by the host's own scheduled backup, the VM destroyed, a fresh one brought up from the box,
+and the deploy restores the newest scheduled snapshot, fetched from the repository.
 Then every account, roster, archive, room history, upload and certificate is checked against
 what was there before. The tests run in order and share what they saw (``seen``)."""
 
@@ -84,6 +85,22 @@ def test_backup_pulls_a_private_complete_snapshot(vm, config):
         == sorted(seen["secrets"])
     # Nothing is left behind on the host.
     assert vm.check_output("ls /var/tmp | grep -c eldwyn-backup || true") == "0"
+    seen["backup"] = found.path
+
+
+def test_the_rebuild_restores_the_newest_scheduled_snapshot(vm, config):
+    """The day the disk dies, the newest backup is the host's own scheduled one: the rebuild
+    below restores that, fetched from the repository, and it holds all the history made."""
+    with vm.sudo():
+        assert vm.run("systemctl start eldwyn-backup.service").rc == 0
+    run = operator_task("backup", backup_from_repository="true")
+    assert run.returncode == 0 and run.errors == 0, run.output
+    assert run.said()[-1].startswith("Backup (the scheduled snapshot of "), run.said()
+    found = backups.verify(run.said()[-1].rsplit(" in ", 1)[1], config.realm)
+    assert found.manifest["accounts"] == seen["accounts"]
+    members = found.manifest["archive_members"]
+    for name, sha256 in seen["files"].items():
+        assert members[f"var/lib/prosody/{name.removeprefix('./')}"]["sha256"] == sha256, name
     seen["backup"] = found.path
 
 
