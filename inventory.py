@@ -20,3 +20,8 @@ production = [_production_host] if _production_host else []
 testbed = ["eldwyn-vm"]
 
 legacy_testbed = ["legacy-eldwyn"]
+
+# A bad secrets store or backup directory stops the run here, before any host is contacted.
+from eldwyn import early_checks as _early_checks  # noqa: E402
+
+_early_checks.check({"production": production, "testbed": testbed, "legacy_testbed": legacy_testbed})
