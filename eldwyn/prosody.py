@@ -37,7 +37,7 @@ CORE_MODULES = frozenset(
 COMMUNITY_MODULES = frozenset({"cloud_notify_extensions", "invites_api"})
 # Our own, shipped from files/usr/local/lib/prosody/modules/ (mod_X.lua) to LOCAL_MODULE_DIR.
 LOCAL_MODULE_DIR = "/usr/local/lib/prosody/modules"  # plugin_paths in prosody.cfg.lua.j2
-LOCAL_MODULES = frozenset({"invites_register_strict", "invites_register_form"})
+LOCAL_MODULES = frozenset({"invites_register_strict", "invites_register_form", "register_lookalike_names"})
 KNOWN_MODULES = CORE_MODULES | COMMUNITY_MODULES | LOCAL_MODULES
 
 # Component types: the module named in `Component "name" "type"`.

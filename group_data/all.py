@@ -75,6 +75,8 @@ xmpp_modules_enabled = [
     # Ours (files/usr/local/lib/prosody/modules/): one invite, one account, whatever the client;
     # reset tokens never create accounts; named invites register only their name.
     "invites_register_strict",
+    # Ours: a new account may not look like an existing one ("аlice" with a Cyrillic а, "a1ice").
+    "register_lookalike_names",
     "invites_register_form",  # Ours: tells clients which account a named or reset invite is for
     "invites_api",  # HTTP API the signup webservice creates invites with (prosody-modules)
     "register",  # New user registration (invite only: the template enforces it)

@@ -355,3 +355,20 @@ def test_a_password_change_in_a_real_browser(vm, target, browser, site):
         assert response.status_code == 403 and "The username or password is wrong." in response.text
     assert xmpp_register.can_login(target, username, new)
     page.close()
+
+
+def test_a_name_that_looks_like_an_existing_account_is_refused_and_keeps_the_invite(vm, site):
+    """mod_register_lookalike_names: "1ookalike-..." passes the site's own checks (it looks like
+    no reserved name), but Prosody sees that lookalike-... exists and refuses; the invite stays
+    usable, nothing is made. (alice and bob are seeded, so the site itself refuses "a1ice".)"""
+    existing, _ = new_account_through_the_site(vm, site, "lookalike")
+    before = accounts(vm)
+    for username in ("1" + existing[1:], existing.replace("o", "0", 1), existing.upper().replace("L", "I", 1)):
+        token = xmpp_register.create_invite(vm.check_output, REALM)
+        response = join_post(site, token, username, new_password())
+        assert response.status_code == 400, (username, response.text[:500])
+        assert "The server refuses this username" in response.text, response.text[:500]
+        assert accounts(vm) == before
+        assert xmpp_register.invite_is_pending(vm.check_output, REALM, token), "a refused name used the invite up"
+    with vm.sudo():
+        assert int(vm.check_output("grep -c 'it looks like an existing account' /var/log/prosody/prosody.log")) >= 3

@@ -117,13 +117,16 @@ _LOOKALIKE = str.maketrans({
 })
 
 
+SKELETON_PAIRS = (("rn", "m"), ("vv", "w"), ("cl", "d"))  # letter pairs that read as one letter
+
+
 def skeleton(name):
     """What ``name`` looks like: names with equal skeletons look alike ("adm1n" and "admin",
     "rnail" and "mail", "аdmin" with a Cyrillic а and "admin")."""
     text = unicodedata.normalize("NFKD", name.casefold())
     text = "".join(char for char in text if not unicodedata.category(char).startswith("M"))  # no accents
     text = text.translate(_LOOKALIKE)
-    for pair, single in (("rn", "m"), ("vv", "w"), ("cl", "d")):
+    for pair, single in SKELETON_PAIRS:
         text = text.replace(pair, single)
     # i, l and 1 stand in for one another ("adm1n", "admln"): stricter than UTS #39, which is
     # cheap here, as only names that look like a reserved one are refused.
