@@ -147,3 +147,17 @@ def config_for_testbed():
     from eldwyn.config import load_config
 
     return load_config(data_for_testbed())
+
+
+def spki_sha256_base64(cert_pem: bytes) -> str:
+    """Chromium's --ignore-certificate-errors-spki-list value for a PEM certificate: the base64
+    SHA-256 of its public key (the browser tests trust exactly the certificates the deploy made)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    import base64
+    import hashlib
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()

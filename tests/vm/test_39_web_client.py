@@ -32,7 +32,7 @@ from eldwyn import web_client
 from eldwyn.certificates import certificate_for
 from eldwyn.secrets import SecretsStore
 from tests import testbed, xmpp
-from tests.testbed import REPO, config_for_testbed, host_port
+from tests.testbed import spki_sha256_base64, REPO, config_for_testbed, host_port
 
 CONFIG = config_for_testbed()
 SITE = CONFIG.signup.site_name
@@ -55,13 +55,6 @@ document.addEventListener("securitypolicyviolation", (e) => window.__cspViolatio
 @pytest.fixture(scope="module", autouse=True)
 def deployed(first_deploy):
     return first_deploy
-
-
-def spki_sha256_base64(cert_pem):
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
 def served_certificates():

@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from eldwyn.certificates import certificate_for
 from eldwyn.secrets import SecretsStore
 from tests import xmpp, xmpp_register
-from tests.testbed import REPO, config_for_testbed, host_port
+from tests.testbed import spki_sha256_base64, REPO, config_for_testbed, host_port
 
 CONFIG = config_for_testbed()
 SITE = CONFIG.signup.site_name
@@ -36,13 +36,6 @@ SCREENSHOTS = REPO / "docs" / "screenshots"
 def site_certificate_pem():
     store = SecretsStore(CONFIG.secrets.dir)
     return certificate_for(CONFIG.site_certificate, CONFIG.tls, store).certificate_pem
-
-
-def spki_sha256_base64(cert_pem):
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
 def new_password():
