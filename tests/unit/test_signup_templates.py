@@ -153,7 +153,7 @@ def test_the_self_service_pages_and_their_prosody_module_are_deployed(config):
     from tasks import prosody_modules, webservice
 
     shipped = {str(path.relative_to(webservice.REPO)) for path in webservice._sources()}
-    for page in ("reset.html", "password.html", "password_changed.html"):
+    for page in ("reset.html", "password.html", "_new_password.html", "password_changed.html"):
         assert f"webservice/signup/templates/{page}" in shipped
     modules = {managed.path for managed in prosody_modules.files(config)}
     for name in ("invites_register_strict", "invites_register_form"):

@@ -291,6 +291,32 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
         if typed and not validation.same_username(typed, name):
             raise Refused(400, message.format(jid=f"{name}@{settings.realm}"), "Not for this account")
 
+    def set_password(name, new, again, errors, form, outcome, answers, reset, current=None):
+        """What both forms that set a new password (a reset link's, the password change's) do
+        once their fields are read, ``errors`` holding what the other fields got wrong: check
+        the new password (which may not be ``current``, if given); show ``form(status, errors)``
+        again, with 400, if anything is wrong; else ask ``outcome()`` (the registrar's, through
+        _outcome) and answer ``answers[outcome]()`` where there is one, a 503 for any other than
+        "ok", and for "ok" the page saying that the password of ``name`` has changed (through a
+        reset link if ``reset``)."""
+        try:
+            validation.password(new, again, name, settings.min_password_length)
+            if current is not None and new == current:
+                raise validation.Invalid("The new password is the same as the current one.")
+        except validation.Invalid as error:
+            errors["password"] = str(error)
+        if errors:
+            return form(400, errors)
+        result = outcome()
+        if result in answers:
+            return answers[result]()
+        if result != "ok":
+            raise Refused(503, UNAVAILABLE, "Temporarily unavailable")
+        jid = f"{name}@{settings.realm}"
+        log.info("password reset through the web page: %s" if reset else
+                 "password changed through the web page: %s", jid)
+        return render_template("password_changed.html", jid=jid, reset=reset, settings=settings)
+
     def signup_form(status=200, errors=None, email=""):
         return render_template(
             "signup.html", csrf_token=csrf_token(), errors=errors or {}, email=email,
@@ -360,20 +386,16 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
 
     def reset_post(token, name):
         """A new password for the account the reset invite ``token`` names (Prosody's name)."""
-        jid = f"{name}@{settings.realm}"
         only_for(field("username"), name, "This link sets a new password for {jid} only.")
         password, again = field("password"), field("password_again")
-        try:
-            validation.password(password, again, name, settings.min_password_length)
-        except validation.Invalid as error:
-            return reset_form(token, name, 400, {"password": str(error)})
-        outcome = _outcome(call_registrar("register", token, name, password))
-        if outcome == "invalid_token":
+
+        def used_up():  # used or expired since the form was shown
             raise Refused(404, INVALID_INVITE, "Invitation not valid")
-        if outcome != "ok":
-            raise Refused(503, UNAVAILABLE, "Temporarily unavailable")
-        log.info("password reset through the web page: %s", jid)
-        return render_template("password_changed.html", jid=jid, reset=True, settings=settings)
+
+        return set_password(
+            name, password, again, {}, lambda status, errors: reset_form(token, name, status, errors),
+            lambda: _outcome(call_registrar("register", token, name, password)),
+            {"invalid_token": used_up}, reset=True)
 
     @app.get("/password")
     def password():
@@ -396,26 +418,18 @@ def create_app(settings, registrar=None, mailer=None, clock=time.time):
             validation.current_password(current)
         except validation.Invalid as error:
             errors["current_password"] = str(error)
-        try:
-            validation.password(new, again, name, settings.min_password_length)
-            if new == current:
-                raise validation.Invalid("The new password is the same as the current one.")
-        except validation.Invalid as error:
-            errors["password"] = str(error)
         shown = typed.strip()[:ACCOUNT_MAX_CHARS]
-        if errors:
-            return password_form(400, errors, shown)
-        outcome = _outcome(call_registrar("change_password", login, current, new), PASSWORD_ERRORS)
-        if outcome == "not_authorized":
+
+        def wrong_login():
             log.info("password change refused: wrong username or password")  # never which name
             return password_form(403, {"account": WRONG_LOGIN}, shown)
-        if outcome == "refused":
-            return password_form(400, {"password": "The server refuses this new password. Choose another one."}, shown)
-        if outcome != "ok":
-            raise Refused(503, UNAVAILABLE, "Temporarily unavailable")
-        jid = f"{name}@{settings.realm}"
-        log.info("password changed through the web page: %s", jid)
-        return render_template("password_changed.html", jid=jid, reset=False, settings=settings)
+
+        server_refuses = {"password": "The server refuses this new password. Choose another one."}
+        return set_password(
+            name, new, again, errors, lambda status, errors: password_form(status, errors, shown),
+            lambda: _outcome(call_registrar("change_password", login, current, new), PASSWORD_ERRORS),
+            {"not_authorized": wrong_login, "refused": lambda: password_form(400, server_refuses, shown)},
+            reset=False, current=current)
 
     @app.get("/signup")
     def signup():

@@ -133,10 +133,11 @@ def skeleton(name):
     return text.replace("i", "l")
 
 
-def current_password(value):
-    """The password someone logs in with: only what no password can be."""
+def _possible_password(value, missing):
+    """``value`` unless no password can be it: Invalid(``missing``) when it is empty, Invalid
+    when too long or holding control characters."""
     if not value:
-        raise Invalid("Enter your current password.")
+        raise Invalid(missing)
     if len(value) > PASSWORD_MAX_CHARS:
         raise Invalid(f"A password has at most {PASSWORD_MAX_CHARS} characters.")
     if any(unicodedata.category(char) == "Cc" for char in value):
@@ -144,15 +145,15 @@ def current_password(value):
     return value
 
 
+def current_password(value):
+    """The password someone logs in with: only what no password can be."""
+    return _possible_password(value, "Enter your current password.")
+
+
 def password(value, again, name, min_length):
     """The rule: at least ``min_length`` characters, at least 5 different characters, not
     containing the username, and typed the same twice."""
-    if not value:
-        raise Invalid("Choose a password.")
-    if len(value) > PASSWORD_MAX_CHARS:
-        raise Invalid(f"A password has at most {PASSWORD_MAX_CHARS} characters.")
-    if any(unicodedata.category(char) == "Cc" for char in value):
-        raise Invalid("A password cannot contain control characters.")
+    _possible_password(value, "Choose a password.")
     if len(value) < min_length:
         raise Invalid(f"A password needs at least {min_length} characters.")
     if len(set(value)) < PASSWORD_MIN_DISTINCT:
