@@ -352,19 +352,40 @@ def change_password(browser, account="alice", current=OLD_PASSWORD, new=NEW_PASS
                           password_again=new if again is None else again)
 
 
+def reset(browser, path="/join/reset-alice-1", new=NEW_PASSWORD, again=None, **fields):
+    """The reset form of ``path`` (with_reset's) sent with a new password and ``fields``."""
+    return browser.submit(path, **fields, password=new, password_again=new if again is None else again)
+
+
+# Each form that sets a new password, for alice (whose password is OLD_PASSWORD), and what it says.
+NEW_PASSWORD_FORMS = {
+    "reset": (lambda env, new, again: reset(env.browser, with_reset(env), new, again),
+              "Choose a new password for"),
+    "password": (lambda env, new, again: change_password(env.browser, new=new, again=again),
+                 "Change your password"),
+}
+
+
+def assert_form_has(page, *names):
+    for name in names:
+        assert f'<label for="{name}">' in page.text and f'id="{name}"' in page.text
+
+
+def assert_password_changed(env, response, account="alice", password=NEW_PASSWORD):
+    assert response.status_code == 200, response.text
+    assert "Your password has been changed" in response.text and f"{account}@{REALM}" in response.text
+    assert env.registrar.accounts == {account: password}
+
+
 def test_a_reset_link_sets_a_new_password_for_the_account_prosody_names(env):
     path = with_reset(env)
     page = env.browser.get(path)
     assert page.status_code == 200, page.text
     assert f"Choose a new password for <span class=\"jid\">alice@{REALM}</span>" in page.text
     assert "Create" not in page.text and 'id="username"' not in page.text and 'name="username"' not in page.text
-    for name in ("password", "password_again"):
-        assert f'<label for="{name}">' in page.text and f'id="{name}"' in page.text
+    assert_form_has(page, "password", "password_again")
     assert 'autocomplete="new-password"' in page.text
-    done = env.browser.submit(path, password=NEW_PASSWORD, password_again=NEW_PASSWORD)
-    assert done.status_code == 200, done.text
-    assert "Your password has been changed" in done.text and f"alice@{REALM}" in done.text
-    assert env.registrar.accounts == {"alice": NEW_PASSWORD}
+    assert_password_changed(env, reset(env.browser, path))
     assert env.registrar.calls == [("register", "alice")]
     # The link works once: Prosody no longer knows it.
     again = env.browser.get(path)
@@ -377,24 +398,33 @@ def test_a_reset_form_naming_another_account_is_refused(env):
     path = with_reset(env)
     env.registrar.accounts["bob"] = "bob's own password"
     for other in ("bob", f"bob@{REALM}", "alice2"):
-        response = env.browser.submit(path, username=other, password=NEW_PASSWORD, password_again=NEW_PASSWORD)
+        response = reset(env.browser, path, username=other)
         assert response.status_code == 400, response.text
         assert f"sets a new password for alice@{REALM} only" in response.text
     assert env.registrar.calls == [] and env.registrar.invites["reset-alice-1"] == "valid"
     assert env.registrar.accounts == {"alice": OLD_PASSWORD, "bob": "bob's own password"}
     # The account's own name (as a person may type it) is fine.
-    assert env.browser.submit(path, username="Alice", password=NEW_PASSWORD, password_again=NEW_PASSWORD).status_code == 200
+    assert reset(env.browser, path, username="Alice").status_code == 200
     assert env.registrar.calls == [("register", "alice")]
 
 
-def test_a_reset_with_a_bad_new_password_shows_the_form_again(env):
-    path = with_reset(env)
-    for password, again, words in (("short", "short", "at least 12 characters"),
-                                   (NEW_PASSWORD, NEW_PASSWORD + "!", "differ"),
-                                   ("alice alice alice", "alice alice alice", "cannot contain the username")):
-        response = env.browser.submit(path, password=password, password_again=again)
-        assert response.status_code == 400 and words in response.text
-        assert "Choose a new password for" in response.text and 'aria-invalid="true"' in response.text
+@pytest.mark.parametrize("form", NEW_PASSWORD_FORMS)
+@pytest.mark.parametrize("new, again, words", [
+    ("short", None, "at least 12 characters"),
+    (NEW_PASSWORD, NEW_PASSWORD + "!", "differ"),
+    ("alice alice alice", None, "cannot contain the username"),
+    ("alice-in-wonderland", None, "cannot contain the username"),
+    ("abababababababab", None, "5 different characters"),
+    ("new\x07password!!", None, "control characters"),
+])
+def test_a_bad_new_password_shows_the_form_again_and_changes_nothing(env, form, new, again, words):
+    send, heading = NEW_PASSWORD_FORMS[form]
+    env.registrar.accounts["alice"] = OLD_PASSWORD
+    response = send(env, new, again)
+    assert response.status_code == 400, response.text
+    assert words in response.text
+    assert heading in response.text and 'aria-invalid="true"' in response.text
+    assert 'id="password-error"' in response.text and 'href="#password"' in response.text
     assert env.registrar.calls == [] and env.registrar.accounts == {"alice": OLD_PASSWORD}
 
 
@@ -456,24 +486,20 @@ def test_password_change(env):
     env.registrar.accounts["alice"] = OLD_PASSWORD
     form = env.browser.get("/password")
     assert form.status_code == 200
-    for name in ("account", "current_password", "password", "password_again"):
-        assert f'<label for="{name}">' in form.text and f'id="{name}"' in form.text
+    assert_form_has(form, "account", "current_password", "password", "password_again")
     assert 'autocomplete="current-password"' in form.text and 'autocomplete="username"' in form.text
     done = change_password(env.browser)
-    assert done.status_code == 200, done.text
-    assert "Your password has been changed" in done.text and f"alice@{REALM}" in done.text
+    assert_password_changed(env, done)
     assert "disconnected" in done.text
-    assert env.registrar.accounts == {"alice": NEW_PASSWORD}
     # With the full address, any case: the account on this realm.
     again = change_password(env.browser, f"Alice@{REALM.upper()}", NEW_PASSWORD, "and yet another one")
-    assert again.status_code == 200 and env.registrar.accounts == {"alice": "and yet another one"}
+    assert_password_changed(env, again, password="and yet another one")
     assert env.registrar.calls == [("change_password", "alice"), ("change_password", "Alice")]
 
 
 def test_an_admin_with_a_reserved_name_can_change_their_password(env):
     env.registrar.accounts["admin"] = OLD_PASSWORD  # reserved for sign-up, but a real account
-    assert change_password(env.browser, "admin").status_code == 200
-    assert env.registrar.accounts == {"admin": NEW_PASSWORD}
+    assert_password_changed(env, change_password(env.browser, "admin"), "admin")
 
 
 def test_a_wrong_password_and_an_unknown_user_get_the_same_answer(env):
@@ -501,12 +527,7 @@ def test_failed_logins_count_against_the_address(env):
 
 
 @pytest.mark.parametrize("fields, status, field, words", [
-    ({"password": "short"}, 400, "password", "at least 12 characters"),
-    ({"password_again": NEW_PASSWORD + "!"}, 400, "password", "differ"),
-    ({"password": "alice-in-wonderland", "password_again": "alice-in-wonderland"}, 400, "password", "cannot contain the username"),
     ({"password": OLD_PASSWORD, "password_again": OLD_PASSWORD}, 400, "password", "same as the current one"),
-    ({"password": "abababababababab", "password_again": "abababababababab"}, 400, "password", "5 different characters"),
-    ({"password": "new\x07password!!", "password_again": "new\x07password!!"}, 400, "password", "control characters"),
     ({"current_password": ""}, 400, "current_password", "Enter your current password"),
     ({"current_password": "x" * 1025}, 400, "current_password", "at most 1024"),
     ({"account": ""}, 400, "account", "Enter your username or address"),
@@ -569,7 +590,7 @@ def test_every_page_links_the_password_change(env):
 def test_no_password_or_failed_name_is_logged(env, caplog):
     caplog.set_level(logging.DEBUG)
     with_reset(env)
-    env.browser.submit("/join/reset-alice-1", password="reset passphrase 1", password_again="reset passphrase 1")
+    reset(env.browser, new="reset passphrase 1")
     change_password(env.browser, "alice", "reset passphrase 1", "changed passphrase 2")
     change_password(env.browser, "typo-name-secret", "guessed passphrase 3", "whatever passphrase 4")
     logged = caplog.text
@@ -704,10 +725,13 @@ def _get(path):
     return lambda env: env.browser.get(path)
 
 
-def _reset_for_another_account(env):
-    path = with_reset(env)
-    env.expected_accounts = {"alice": OLD_PASSWORD}
-    return env.browser.submit(path, username="bob", password=NEW_PASSWORD, password_again=NEW_PASSWORD)
+def _for_alice(action, password_after=OLD_PASSWORD):
+    """``action`` where alice's account exists (with OLD_PASSWORD), which it leaves with ``password_after``."""
+    def run(env):
+        env.registrar.accounts["alice"] = OLD_PASSWORD
+        env.expected_accounts = {"alice": password_after}
+        return action(env)
+    return run
 
 
 def _reset_of_a_missing_account(env):
@@ -718,8 +742,7 @@ def _reset_of_a_missing_account(env):
 
 def _used_reset_link(env):
     path = with_reset(env)
-    assert env.browser.submit(path, password=NEW_PASSWORD, password_again=NEW_PASSWORD).status_code == 200
-    env.expected_accounts = {"alice": NEW_PASSWORD}
+    assert reset(env.browser, path).status_code == 200
     return env.browser.get(path)
 
 
@@ -728,21 +751,7 @@ def _named_invite_other_name(env):
     return env.browser.submit(path, username="mallory", password=GOOD_PASSWORD, password_again=GOOD_PASSWORD)
 
 
-def _password_change_wrong_password(env):
-    env.registrar.accounts["alice"] = OLD_PASSWORD
-    env.expected_accounts = {"alice": OLD_PASSWORD}
-    return change_password(env.browser, current="not it at all")
-
-
-def _password_change_bad_new_password(env):
-    env.registrar.accounts["alice"] = OLD_PASSWORD
-    env.expected_accounts = {"alice": OLD_PASSWORD}
-    return change_password(env.browser, new="short")
-
-
 def _password_change_foreign_origin(env):
-    env.registrar.accounts["alice"] = OLD_PASSWORD
-    env.expected_accounts = {"alice": OLD_PASSWORD}
     token = env.browser.csrf("/password")
     return env.browser.post("/password", headers={"Origin": "https://evil.example"}, data={
         "csrf_token": token, "account": "alice", "current_password": OLD_PASSWORD,
@@ -805,13 +814,13 @@ BAD_INPUTS = [
     ("reused-verification-post", _reused_verification_post, 410, "already been used"),
     ("verification-without-csrf", _verification_without_csrf, 403, "form has expired"),
     ("malformed-verification", _get("/verify/%3Cb%3E"), 404, "not valid"),
-    ("reset-for-another-account", _reset_for_another_account, 400, "sets a new password for"),
+    ("reset-for-another-account", _for_alice(lambda env: reset(env.browser, with_reset(env), username="bob")), 400, "sets a new password for"),
     ("reset-of-a-missing-account", _reset_of_a_missing_account, 404, "cannot be used"),
-    ("used-reset-link", _used_reset_link, 404, "already been used"),
+    ("used-reset-link", _for_alice(_used_reset_link, NEW_PASSWORD), 404, "already been used"),
     ("named-invite-other-name", _named_invite_other_name, 400, "for the account carol@"),
-    ("password-change-wrong-password", _password_change_wrong_password, 403, "username or password is wrong"),
-    ("password-change-bad-new-password", _password_change_bad_new_password, 400, "at least 12 characters"),
-    ("password-change-foreign-origin", _password_change_foreign_origin, 403, "another site"),
+    ("password-change-wrong-password", _for_alice(lambda env: change_password(env.browser, current="not it at all")), 403, "username or password is wrong"),
+    ("password-change-bad-new-password", _for_alice(lambda env: change_password(env.browser, new="short")), 400, "at least 12 characters"),
+    ("password-change-foreign-origin", _for_alice(_password_change_foreign_origin), 403, "another site"),
     ("wrong-method", lambda env: env.browser.client.put("/signup", base_url=BASE), 405, "does not accept"),
     ("no-such-page", _get("/admin"), 404, "no page at this address"),
 ]
