@@ -1,6 +1,7 @@
--- eldwyn-xmpp load benchmark: what both storage variants share.
--- Included by prosody-bench-sql.cfg.lua and prosody-bench-internal.cfg.lua, which set only
--- `storage`, `data_path`, `pidfile` and the log files, then include this file.
+-- eldwyn-xmpp load benchmark: what all storage variants share.
+-- Included by each variant's prosody-bench-<variant>.cfg.lua (sql, sql-wal, sql-wal-full,
+-- internal), which sets only `storage` (with `sql` and `sqlite_tune` for SQLite), `data_path`,
+-- `pidfile` and the log files, then includes this file.
 -- run-chroot copies these files to /etc/prosody/bench/ inside its chroot.
 
 -- Only what a c2s message load goes through, plus the shell used to create the accounts.

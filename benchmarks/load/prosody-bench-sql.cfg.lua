@@ -1,8 +1,8 @@
 -- eldwyn-xmpp load benchmark, storage variant "sql". See prosody-bench-common.cfg.lua.
--- The production storage: one SQLite file (as templates/etc/prosody/prosody.cfg.lua.j2),
--- with no sqlite_tune, so SQLite runs with its defaults (rollback journal, synchronous=FULL).
--- (SQLITE_TUNE=normal makes run-chroot add `sqlite_tune`; with Debian's LuaDBI driver it has
--- no effect: Prosody cannot change the journal mode inside LuaDBI's implicit transaction.)
+-- One SQLite file, as templates/etc/prosody/prosody.cfg.lua.j2 names it, with no sqlite_tune
+-- and a store Prosody creates itself, so SQLite runs with its defaults: rollback journal
+-- (journal_mode=delete) and synchronous as compiled (FULL, SQLite's default). Prosody 13 uses
+-- LuaSQLite3 (lua-lsqlite3) for SQLite when it is installed.
 storage = "sql"
 sql = { driver = "SQLite3", database = "prosody.sqlite" }
 data_path = "/var/lib/prosody-bench/sql"
