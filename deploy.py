@@ -12,7 +12,7 @@ from another is passed to it here.
 
 from pyinfra import host, state
 
-from eldwyn.facts import FileStates
+from eldwyn.facts import FileStates, ProsodyStore
 from eldwyn.preflight import checked_config
 from eldwyn.secrets import SecretsStore
 from tasks import (
@@ -25,6 +25,7 @@ from tasks import (
     prosody_config,
     prosody_modules,
     prosody_service,
+    prosody_store,
     restore,
     scheduled_backups,
     shared_rosters,
@@ -51,6 +52,7 @@ rendered = {task: task.files(config, store) for task in OWNERS}
 wanted = {task: acme.keep_served(config, files, lineages) for task, files in rendered.items()}
 paths = sorted({file.path for files in rendered.values() for file in files} | {p for t in OWNERS for p in t.paths(config)})
 states = restored.states_after(host.get_fact(FileStates, paths=paths), config)
+store_state = host.get_fact(ProsodyStore, realm=config.realm)  # as it is before the restore
 
 new_certificates = certificates.install(wanted[certificates], states)
 new_modules = prosody_modules.install(wanted[prosody_modules], states)  # before the config that loads them is checked
@@ -61,11 +63,12 @@ firewall.install(wanted[firewall], states)
 updates.install(wanted[updates], states)
 acme.install(wanted[acme], states)
 scheduled_backups.install(wanted[scheduled_backups], states)
+prosody_store.journal(store_state, restored)  # before Prosody's first start with our config creates it
 prosody_service.run(wanted[prosody_service], states,
                     restart_after=[*restored.operations, *new_certificates, *new_modules, *new_turn_secret, *new_config,
                                   *new_rosters],
                     ports=config.ports.all)
-accounts.create_missing(config, restored=restored.accounts)  # needs the running server
+accounts.create_missing(config, store_state["accounts"], restored=restored.accounts)  # needs the running server
 # Before nginx serves it (webservice); nginx serves the realm's certificate too (host-meta).
 web_client.install(config, wanted[web_client], states, nginx_reads=new_certificates)
 webservice.deploy(config, wanted[webservice], states)  # after Prosody: it makes the invites API's key

@@ -45,12 +45,12 @@ import uuid
 
 from gevent.threadpool import ThreadPool
 
-from eldwyn import prosody
+from eldwyn import store
 from eldwyn.lua import literal, quote
 
 MEMBER_ROLE = "prosody:member"
 ADMIN_STORED_ROLE = MEMBER_ROLE  # operator comes from the `admins` option, see above
-DATABASE = f"{prosody.DATA_DIR}/prosody.sqlite"  # sql = { driver = "SQLite3", database = "prosody.sqlite" }
+DATABASE = store.DATABASE
 
 # The closing line of every script: a raw Lua expression whose result the shell prints as
 # "| Result: eldwyn-accounts: expect N". It proves the shell got to the end, and N is the number

@@ -6,6 +6,7 @@ from pyinfra.api import FactBase
 
 from eldwyn.accounts import existing_accounts_command, parse_existing_accounts
 from eldwyn.acme import lineages_command, parse_lineages
+from eldwyn.store import journal_mode_command, parse_journal_mode
 
 
 class FileStates(FactBase):
@@ -42,19 +43,22 @@ class FileStates(FactBase):
         return states
 
 
-class Accounts(FactBase):
-    """The bare JIDs of ``realm``'s accounts in Prosody's store, read-only (eldwyn.accounts);
-    empty before the store exists."""
+class ProsodyStore(FactBase):
+    """Prosody's SQLite store, read-only: {"journal": "wal" | "rollback" | "unknown" | None
+    (no store yet), "accounts": the bare JIDs of ``realm``'s accounts (eldwyn.accounts)}."""
 
     @staticmethod
     def default():
-        return set()
+        return {"journal": None, "accounts": set()}
 
     def command(self, realm):
-        return existing_accounts_command(realm)
+        return f"{journal_mode_command()}; {existing_accounts_command(realm)}"
 
     def process(self, output):
-        return parse_existing_accounts("\n".join(output))
+        journal = [line for line in output if line.startswith("journal ")]
+        accounts = [line for line in output if not line.startswith("journal ")]
+        return {"journal": parse_journal_mode(journal[0]) if journal else None,
+                "accounts": parse_existing_accounts("\n".join(accounts))}
 
 
 class AcmeLineages(FactBase):

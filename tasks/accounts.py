@@ -7,17 +7,15 @@ leave this machine: only the SCRAM keys derived from them reach the host, never 
 line, in a file on the host or in pyinfra's output (see eldwyn/accounts.py).
 """
 
-from pyinfra import host
-
 from eldwyn import accounts
-from eldwyn.facts import Accounts
 from eldwyn.operator import prosody_shell
 from eldwyn.secrets import SecretsStore, account_password_name
 
 
-def create_missing(config, restored):
-    """``restored``: the accounts this run's restore puts back (read before it ran)."""
-    existing = host.get_fact(Accounts, realm=config.realm) | restored
+def create_missing(config, existing, restored):
+    """``existing``: the realm's accounts in the store (the ProsodyStore fact); ``restored``:
+    the accounts this run's restore puts back (read before it ran)."""
+    existing = existing | restored
     missing = accounts.missing_accounts(config, existing)
     if missing:
         store = SecretsStore(config.secrets.dir)

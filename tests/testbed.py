@@ -6,6 +6,7 @@ import re
 import runpy
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,6 +112,24 @@ def accounts_on_vm(vm) -> list[str]:
     """Every account in the VM's Prosody store, as bare JIDs, sorted (read with sqlite3)."""
     query = "SELECT DISTINCT user || '@' || host FROM prosody WHERE store = 'accounts' ORDER BY 1"
     return sorted(vm.check_output(f'sqlite3 -readonly {DATABASE} "{query}"').split())
+
+
+# libvirt's name for the test-bed VM: the Vagrantfile's default_prefix and machine name.
+LIBVIRT_DOMAIN = "eldwyn-testbed-eldwyn"
+
+
+def wait_for_ssh(timeout=300):
+    """Returns once the VM answers SSH again (after a reboot or a reset), within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    command = ["ssh", "-i", CONNECTION["ssh_key"], "-p", str(CONNECTION["ssh_port"]),
+               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+               "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+               f"{CONNECTION['ssh_user']}@{CONNECTION['ssh_hostname']}", "true"]
+    while time.monotonic() < deadline:
+        if subprocess.run(command, capture_output=True, timeout=30).returncode == 0:
+            return
+        time.sleep(2)
+    raise AssertionError(f"the VM did not come back within {timeout} s")
 
 
 def fresh_vm(ssh_config: Path) -> None:

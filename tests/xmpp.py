@@ -1012,3 +1012,34 @@ def check_session_survives(target, sender, recipient, action, timeout=DEFAULT_TI
             await exchange(receiver, s)
             return done
     return run(body(), timeout)
+
+
+def storm_through_crash(target, sender, recipient, crash, after=100, batch=10, limit=3000, timeout=300):
+    """``sender`` sends numbered messages ("<prefix> <n>") to ``recipient`` as fast as the server
+    takes them, in batches of ``batch`` each followed by a ping. A message counts as acknowledged
+    once the ping sent after it is answered: Prosody handles a session's stanzas in order, and
+    archives each message (a synchronous SQLite write) before it handles the next stanza.
+    Once ``after`` are acknowledged, ``crash`` (a blocking callable) runs in a thread while the
+    storm goes on, until the connection dies or ``limit`` messages are sent.
+    Returns (prefix, acknowledged, sent): messages 0..acknowledged-1 were acknowledged."""
+    prefix = f"storm-{_token()}"
+
+    async def body():
+        acknowledged = sent = 0
+        crashing = None
+        async with session(target, sender, presence=False) as s:
+            try:
+                while sent < limit:
+                    for _ in range(batch):
+                        s.xmpp.send_message(mto=recipient, mbody=f"{prefix} {sent}", mtype="chat")
+                        sent += 1
+                    await asyncio.wait_for(s.roundtrip(), STEP_TIMEOUT)
+                    acknowledged = sent
+                    if crashing is None and acknowledged >= after:
+                        crashing = asyncio.ensure_future(asyncio.to_thread(crash))
+            except Exception:  # the connection died with the server: the storm ends here
+                pass
+            assert crashing is not None, f"the storm ended after {acknowledged} acknowledged messages, before the crash"
+            await crashing
+        return prefix, acknowledged, sent
+    return run(body(), timeout)

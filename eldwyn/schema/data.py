@@ -348,9 +348,9 @@ def _dns_server(value):
 class ProsodySection(Model):
     packages: Annotated[tuple[Package, ...], _needs(
         ("prosody", "the server"), ("prosody-modules", "community modules"),
-        ("lua-dbi-sqlite3", "SQLite storage"), ("lua5.4", "luac5.4 checks the config"),
+        ("lua-lsqlite3", "SQLite storage (LuaSQLite3, which Prosody 13 prefers)"), ("lua5.4", "luac5.4 checks the config"),
         ("sqlite3", "the deploy reads the account store"))] = (
-        "prosody", "prosody-modules", "lua-dbi-sqlite3", "lua-unbound", "lua5.4", "sqlite3")
+        "prosody", "prosody-modules", "lua-lsqlite3", "lua-unbound", "lua5.4", "sqlite3")
     """Debian 13 packages of the server: Prosody, the community modules, the SQLite driver,
     lua-unbound (Prosody's recommended DNS resolver), lua5.4 (luac5.4 checks the config before it
     is used) and sqlite3 (the deploy and the operators read the account store)."""

@@ -55,6 +55,7 @@ def expected_prosody_config(config):
         "authentication": "internal_hashed",
         "storage": "sql",
         "sql": {"driver": "SQLite3", "database": "prosody.sqlite"},
+        "sqlite_tune": "default",
         **({"unbound": {"resolvconf": False, "hoststxt": False, "forward": list(config.prosody.dns_servers)}}
            if config.prosody.dns_servers else {}),
         **({

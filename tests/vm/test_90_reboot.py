@@ -1,26 +1,12 @@
 """After a reboot, without a deploy, the service comes back as deployed: Prosody, the firewall
 (v4 and v6, from netfilter-persistent) and real clients. Runs last: it restarts the VM."""
 
-import subprocess
 import time
 
 from tests import xmpp
-from tests.testbed import CONNECTION, config_for_testbed
+from tests.testbed import config_for_testbed, wait_for_ssh
 
 CONFIG = config_for_testbed()
-
-
-def wait_for_ssh(timeout=300):
-    deadline = time.monotonic() + timeout
-    command = ["ssh", "-i", CONNECTION["ssh_key"], "-p", str(CONNECTION["ssh_port"]),
-               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-               "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-               f"{CONNECTION['ssh_user']}@{CONNECTION['ssh_hostname']}", "true"]
-    while time.monotonic() < deadline:
-        if subprocess.run(command, capture_output=True, timeout=30).returncode == 0:
-            return
-        time.sleep(2)
-    raise AssertionError(f"the VM did not come back within {timeout} s")
 
 
 def test_everything_works_again_after_a_reboot(vm, target, site):
