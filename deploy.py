@@ -11,10 +11,13 @@ from another is passed to it here.
 """
 
 from pyinfra import host, state
+from pyinfra.facts.deb import DebPackages
+from pyinfra.facts.server import LinuxDistribution
 
-from eldwyn.facts import FileStates, ProsodyStore
+from eldwyn.facts import AcmeLineages, Batch, FileStates, ProsodyStore, ServiceStates
 from eldwyn.preflight import checked_config
 from eldwyn.secrets import SecretsStore
+from eldwyn.services import unit_name
 from tasks import (
     accounts,
     acme,
@@ -36,40 +39,53 @@ from tasks import (
 )
 
 config = checked_config(state, host)
-preflight.supported_os()  # stops on an unsupported OS before anything changes
-packages.install(config)
+
+# Every task renders its own files (certificates are issued into the secrets store on the way).
+# Then ONE round trip asks the host everything the run needs to know: its OS, its packages, the
+# state of every file and service the tasks own, Prosody's store, certbot's lineages
+# (eldwyn.facts.Batch). Nothing on the host changes before all of it is known.
+store = SecretsStore(config.secrets.dir)
+OWNERS = (packages, certificates, prosody_modules, prosody_config, shared_rosters, firewall, updates,
+          prosody_service, acme, webservice, turn, web_client, scheduled_backups)
+rendered = {task: task.files(config, store) for task in OWNERS}
+paths = sorted({file.path for files in rendered.values() for file in files} | {p for t in OWNERS for p in t.paths(config)})
+units = sorted({unit_name(unit) for task in OWNERS for unit in getattr(task, "units", lambda config: ())(config)})
+facts = host.get_fact(Batch, facts=(
+    ("os", LinuxDistribution, {}),
+    ("packages", DebPackages, {}),
+    ("files", FileStates, {"paths": paths}),
+    ("services", ServiceStates, {"units": units}),
+    ("store", ProsodyStore, {"realm": config.realm}),  # as it is before the restore
+    *((("lineages", AcmeLineages, {"certificates": config.acme_certificates}),) if config.acme_certificates else ()),
+))
+preflight.supported_os(facts["os"])  # stops on an unsupported OS before anything changes
+packages.install(config, facts["packages"], facts["files"])
 restored = restore.restore(config)  # only with backup_restore_from; before anything reads the state
 
-# Every task renders its own files (certificates are issued into the secrets store on the way);
-# their state on the host is asked in one round trip, as it will be once the restore has run.
-store = SecretsStore(config.secrets.dir)
-OWNERS = (certificates, prosody_modules, prosody_config, shared_rosters, firewall, updates, prosody_service,
-          acme, webservice, turn, web_client, scheduled_backups)
 # With tls_mode "acme", a name that has its certificate from certbot (or still serves a good
 # one while it waits for it) does not get the fallback's files.
-lineages = acme.lineages(config)
-rendered = {task: task.files(config, store) for task in OWNERS}
+lineages = facts.get("lineages", {})
 wanted = {task: acme.keep_served(config, files, lineages) for task, files in rendered.items()}
-paths = sorted({file.path for files in rendered.values() for file in files} | {p for t in OWNERS for p in t.paths(config)})
-states = restored.states_after(host.get_fact(FileStates, paths=paths), config)
-store_state = host.get_fact(ProsodyStore, realm=config.realm)  # as it is before the restore
+states = restored.states_after(facts["files"], config)  # as they will be once the restore has run
+services = facts["services"]
+store_state = facts["store"]
 
 new_certificates = certificates.install(wanted[certificates], states)
 new_modules = prosody_modules.install(wanted[prosody_modules], states)  # before the config that loads them is checked
-new_turn_secret = turn.install(wanted[turn], states)  # before the config that reads its secret is checked
+new_turn_secret = turn.install(wanted[turn], states, services)  # before the config that reads its secret is checked
 new_config = prosody_config.install(config, wanted[prosody_config], states)  # checked on the host before it goes live
 new_rosters = shared_rosters.install(wanted[shared_rosters], states)
 firewall.install(wanted[firewall], states)
-updates.install(wanted[updates], states)
-acme.install(wanted[acme], states)
-scheduled_backups.install(wanted[scheduled_backups], states)
+updates.install(wanted[updates], states, services)
+acme.install(wanted[acme], states, services)
+scheduled_backups.install(wanted[scheduled_backups], states, services)
 prosody_store.journal(store_state, restored)  # before Prosody's first start with our config creates it
-prosody_service.run(wanted[prosody_service], states,
+prosody_service.run(wanted[prosody_service], states, services,
                     restart_after=[*restored.operations, *new_certificates, *new_modules, *new_turn_secret, *new_config,
                                   *new_rosters],
                     ports=config.ports.all)
 accounts.create_missing(config, store_state["accounts"], restored=restored.accounts)  # needs the running server
 # Before nginx serves it (webservice); nginx serves the realm's certificate too (host-meta).
 web_client.install(config, wanted[web_client], states, nginx_reads=new_certificates)
-webservice.deploy(config, wanted[webservice], states)  # after Prosody: it makes the invites API's key
+webservice.deploy(config, wanted[webservice], states, services)  # after Prosody: it makes the invites API's key
 acme.obtain(config, lineages, states)  # once nginx serves the challenges; fails the run if one fails

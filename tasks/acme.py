@@ -8,14 +8,13 @@ while that name has no lineage and serves nothing still good: a failed issuance 
 never takes a working certificate away.
 """
 
-from pyinfra import host
 from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
 from eldwyn import acme
-from eldwyn.facts import AcmeLineages
 from eldwyn.files import ManagedFile, differing, upload
 from eldwyn.render import render
+from eldwyn.services import running_and_enabled
 
 
 def files(config, store=None):
@@ -37,12 +36,6 @@ def paths(config):
     return []
 
 
-def lineages(config):
-    """What the host has from certbot for each ACME name ({} in the other modes): one round trip."""
-    certificates = config.acme_certificates
-    return host.get_fact(AcmeLineages, certificates=certificates) if certificates else {}
-
-
 def keep_served(config, wanted, lineages):
     """``wanted`` without the fallback certificate files of the ACME names whose served
     certificate must stay (eldwyn.acme.keeps_served)."""
@@ -51,12 +44,18 @@ def keep_served(config, wanted, lineages):
     return [file for file in wanted if file.path not in kept]
 
 
-def install(wanted, states):
+def units(config):
+    return ["certbot.timer"] if config.acme_certificates else []
+
+
+def install(wanted, states, services):
     out_of_date = differing(states, wanted)
     changed = upload(out_of_date, "ACME")
     drop_in = [op for file, op in zip(out_of_date, changed) if file.path == acme.CERTBOT_DROP_IN]
     if drop_in:
         systemd.daemon_reload(name="Reload systemd: certbot's drop-in changed", _if=any_changed(*drop_in))
+    if wanted:  # (renewals; Debian starts the timer at install, which tasks/packages.py holds back)
+        running_and_enabled("certbot's renewal timer is running and enabled", "certbot.timer", services)
 
 
 def obtain(config, lineages, states):

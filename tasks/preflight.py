@@ -1,10 +1,10 @@
 """Refuse to touch a host this deploy was not made for, before any operation runs."""
 
 from pyinfra import host
-from pyinfra.facts.server import LinuxDistribution
 
 from eldwyn.preflight import check_supported_os
 
 
-def supported_os():
-    check_supported_os(host.name, host.get_fact(LinuxDistribution))
+def supported_os(distribution):
+    """``distribution``: pyinfra's LinuxDistribution fact (asked with the others, deploy.py)."""
+    check_supported_os(host.name, distribution)

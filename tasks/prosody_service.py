@@ -1,11 +1,12 @@
 """The Prosody service: its systemd drop-in (open-file limit), running now and at every boot;
 restarted only when something it reads changed in this run (deploy.py names those operations)."""
 
-from pyinfra.operations import server, systemd
+from pyinfra.operations import systemd
 from pyinfra.operations.util import any_changed
 
 from eldwyn.files import differing, upload
 from eldwyn.host_files import static_files
+from eldwyn.services import running_and_enabled
 
 
 def files(config, store=None):
@@ -28,22 +29,16 @@ def wait_for_ports(ports, seconds=60):
             'echo "Prosody does not listen on:$missing" >&2; exit 1')
 
 
-def run(wanted, states, restart_after, ports=()):
+def units(config):
+    return ["prosody"]
+
+
+def run(wanted, states, services, restart_after, ports=()):
     """Prosody running and enabled; restarted if any operation of ``restart_after`` (or the
     drop-in) changed something, and then listening on ``ports`` before the deploy goes on."""
     drop_in = upload(differing(states, wanted), "Prosody's service settings")
     if drop_in:
         systemd.daemon_reload(name="Reload systemd: Prosody's drop-in changed", _if=any_changed(*drop_in))
-    systemd.service(
-        name="Prosody is running and enabled",
-        service="prosody",
-        running=True,
-        enabled=True,
-    )
-    inputs = [*restart_after, *drop_in]
-    if inputs:
-        server.shell(
-            name="Restart Prosody: its config, certificates or rosters changed",
-            commands=["systemctl restart prosody", wait_for_ports(ports)],
-            _if=any_changed(*inputs),
-        )
+    running_and_enabled("Prosody is running and enabled", "prosody", services, restart_after=[*restart_after, *drop_in],
+                        restart_name="Restart Prosody: its config, certificates or rosters changed",
+                        then=[wait_for_ports(ports)])

@@ -10,6 +10,7 @@ from eldwyn import backup, scheduled_backups as sb
 from eldwyn.files import ManagedFile, differing, upload
 from eldwyn.render import render
 from eldwyn.schema.data import Backup
+from eldwyn.services import running_and_enabled
 
 UNITS = (f"/etc/systemd/system/{sb.UNIT}.service", f"/etc/systemd/system/{sb.UNIT}.timer")
 
@@ -36,7 +37,11 @@ def paths(config):
     return []
 
 
-def install(wanted, states):
+def units(config):
+    return [f"{sb.UNIT}.timer"] if config.backup.repository else []
+
+
+def install(wanted, states, services):
     if not wanted:
         return
     out_of_date = differing(states, wanted)
@@ -44,5 +49,4 @@ def install(wanted, states):
     units = [op for file, op in zip(out_of_date, changed) if file.path in UNITS]
     if units:
         systemd.daemon_reload(name="Reload systemd: the backup's units changed", _if=any_changed(*units))
-    systemd.service(name="The scheduled backup's timer is enabled", service=f"{sb.UNIT}.timer",
-                    running=True, enabled=True)
+    running_and_enabled("The scheduled backup's timer is enabled", f"{sb.UNIT}.timer", services)

@@ -4,13 +4,12 @@ which reads its copy from a file (tasks/prosody_config.py's templates name it, F
 local CA issues coturn's certificate like the others; with tls_mode "acme" certbot replaces it
 (tasks/acme.py). Without turn_host, none of this is written and coturn is not installed."""
 
-from pyinfra.operations import server, systemd
-from pyinfra.operations.util import any_changed
 
 from eldwyn import turn
 from eldwyn.certificates import certificate_for
 from eldwyn.files import ManagedFile, differing, upload
 from eldwyn.render import render
+from eldwyn.services import running_and_enabled
 from eldwyn.schema.data import Turn
 
 
@@ -34,7 +33,11 @@ def paths(config):
     return []
 
 
-def install(wanted, states):
+def units(config):
+    return ["coturn"] if config.turn.host else []
+
+
+def install(wanted, states, services):
     """Returns the operations that changed the secret Prosody reads (Prosody restarts for them)."""
     if not wanted:
         return []
@@ -42,8 +45,6 @@ def install(wanted, states):
     changed = upload(out_of_date, "TURN")
     for_coturn = [op for file, op in zip(out_of_date, changed) if file.path != Turn.prosody_secret_file]
     for_prosody = [op for file, op in zip(out_of_date, changed) if file.path == Turn.prosody_secret_file]
-    systemd.service(name="coturn is running and enabled", service="coturn", running=True, enabled=True)
-    if for_coturn:
-        server.shell(name="Restart coturn: its config or certificate changed",
-                     commands=["systemctl restart coturn"], _if=any_changed(*for_coturn))
+    running_and_enabled("coturn is running and enabled", "coturn", services, restart_after=for_coturn,
+                        restart_name="Restart coturn: its config or certificate changed")
     return for_prosody

@@ -6,6 +6,7 @@ to restart services by itself (files/etc/). The packages come with the others
 from eldwyn.files import ManagedFile, differing, upload
 from eldwyn.host_files import FILES_DIR
 from eldwyn.render import render
+from eldwyn.services import running_and_enabled
 
 ORIGINS = "/etc/apt/apt.conf.d/52eldwyn-unattended-upgrades"
 STATIC = ("/etc/apt/apt.conf.d/20auto-upgrades", "/etc/needrestart/conf.d/eldwyn.conf")
@@ -20,5 +21,12 @@ def paths(config):
     return []
 
 
-def install(wanted, states):
+def units(config):
+    # Its service only waits at shutdown for an upgrade in progress; Debian starts it at install,
+    # which tasks/packages.py holds back.
+    return ["unattended-upgrades"]
+
+
+def install(wanted, states, services):
     upload(differing(states, wanted), "Unattended updates")
+    running_and_enabled("unattended-upgrades is running and enabled", "unattended-upgrades", services)

@@ -67,4 +67,4 @@ def install(config, wanted, states, nginx_reads=()):
         )
     if nginx_reads:
         server.shell(name="Check nginx's config, then reload it: a certificate it serves changed",
-                     commands=["nginx -t -q && systemctl reload nginx"], _if=any_changed(*nginx_reads))
+                     commands=["nginx -t -q && systemctl reload-or-restart nginx"], _if=any_changed(*nginx_reads))

@@ -8,7 +8,6 @@ it. The service is restarted, and nginx reloaded after `nginx -t`, only when the
 
 import shlex
 
-from pyinfra.operations import files as pyinfra_files
 from pyinfra.operations import server, systemd
 from pyinfra.operations.util import any_changed
 
@@ -17,6 +16,7 @@ from eldwyn.certificates import certificate_for
 from eldwyn.files import ManagedFile, differing, upload
 from eldwyn.host_files import REPO, SIGNUP_SERVICE
 from eldwyn.render import render
+from eldwyn.services import running_and_enabled
 
 NGINX_SITE = "/etc/nginx/sites-available/eldwyn-signup"
 NGINX_SITE_LINK = ("/etc/nginx/sites-enabled/eldwyn-signup", "../sites-available/eldwyn-signup")
@@ -62,7 +62,11 @@ def paths(config):
     return [invites_api_key(config), NGINX_SITE_LINK[0]]
 
 
-def deploy(config, wanted, states):
+def units(config):
+    return [SIGNUP_SERVICE, "nginx"]
+
+
+def deploy(config, wanted, states, services):
     out_of_date = differing(states, wanted)
     changed = dict(zip((file.path for file in out_of_date), upload(out_of_date, "Signup webservice")))
 
@@ -78,19 +82,18 @@ def deploy(config, wanted, states):
 
     link, target = NGINX_SITE_LINK
     if states.get(link) != {"link": target}:
-        changed[link] = pyinfra_files.link(name="Enable the signup site in nginx", path=link, target=target)
+        changed[link] = server.shell(name="Enable the signup site in nginx",
+                                     commands=[f"ln -sfn {shlex.quote(target)} {shlex.quote(link)}"])
 
     if UNIT in changed:
         systemd.daemon_reload(name="Reload systemd: the webservice's unit changed", _if=changed[UNIT].did_change)
-    systemd.service(name="The signup webservice is running and enabled", service=SIGNUP_SERVICE,
-                    running=True, enabled=True)
     site = config.site_certificate
     nginx_reads = (NGINX_SITE, link, site.certificate_path, site.key_path)
     service_inputs = [op for path, op in changed.items() if path not in (NGINX_SITE, link)]
-    if service_inputs:
-        systemd.service(name="Restart the signup webservice: its files changed", service=SIGNUP_SERVICE,
-                        restarted=True, _if=any_changed(*service_inputs))
+    running_and_enabled("The signup webservice is running and enabled", SIGNUP_SERVICE, services,
+                        restart_after=service_inputs, restart_name="Restart the signup webservice: its files changed")
     nginx_inputs = [changed[path] for path in nginx_reads if path in changed]
+    running_and_enabled("nginx is running and enabled", "nginx", services)
     if nginx_inputs:
-        server.shell(name="Check nginx's config, then reload it", commands=["nginx -t -q && systemctl reload nginx"],
-                     _if=any_changed(*nginx_inputs))
+        server.shell(name="Check nginx's config, then reload it",
+                     commands=["nginx -t -q && systemctl reload-or-restart nginx"], _if=any_changed(*nginx_inputs))

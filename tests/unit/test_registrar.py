@@ -148,7 +148,7 @@ class FakeXmpp:
     def _features(self, session):
         if session["user"] is None:
             mechanisms = "".join(f"<mechanism>{name}</mechanism>" for name in self.mechanisms)
-            return (f"<register xmlns='http://jabber.org/features/iq-register'/>"
+            return ("<register xmlns='http://jabber.org/features/iq-register'/>"
                     + (f"<mechanisms xmlns='{SASL}'>{mechanisms}</mechanisms>" if mechanisms else ""))
         return f"<bind xmlns='{BIND}'><required/></bind>"
 

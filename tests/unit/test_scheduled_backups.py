@@ -1,7 +1,6 @@
 """The host's scheduled backups (backup_repository): the files on the host, the scripts (run for
 real against a fake restic), the data's checks, and what status says of them."""
 
-import os
 import subprocess
 from datetime import datetime, timedelta, timezone
 

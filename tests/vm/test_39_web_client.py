@@ -12,7 +12,6 @@ the name for SNI and Host, and verifies the chain against the test bed's CA.
 """
 
 import asyncio
-import base64
 import hashlib
 import json
 import os
@@ -24,8 +23,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from requests.adapters import HTTPAdapter
 
 from eldwyn import web_client

@@ -9,16 +9,12 @@ trusts exactly the site certificate's key (nothing else); `requests` connects to
 the site's name for SNI and Host, and verifies the chain against the test bed's CA.
 """
 
-import base64
-import hashlib
 import os
 import re
 import time
 import uuid
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from eldwyn.certificates import certificate_for
 from eldwyn.secrets import SecretsStore
