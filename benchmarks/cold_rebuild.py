@@ -1,6 +1,7 @@
 """Benchmark 1: a cold rebuild against its floor. On a fresh test-bed VM, the full deploy; on
 another fresh VM from the same box, only the same Debian packages with one `apt-get install`
-(the floor no deploy can beat). Prints both and the ratio. Target: at most 1.3.
+(the floor no deploy can beat: without Recommends, as the deploy installs them). Prints both and
+the ratio. Target: at most 1.10.
 
     .venv/bin/python benchmarks/cold_rebuild.py     # destroys the test-bed VM, leaves a deployed one
 
@@ -19,7 +20,7 @@ from bench import REPO, log_path, pyinfra, report, slowest_lines
 sys.path.insert(0, str(REPO))
 from tests.testbed import config_for_testbed  # noqa: E402  (the data the deploy itself uses)
 
-TARGET_RATIO = 1.3
+TARGET_RATIO = 1.10
 
 
 def fresh_vm():
@@ -28,13 +29,14 @@ def fresh_vm():
 
 
 def floor_seconds(packages):
-    """One apt-get update and one apt-get install of ``packages`` on the VM, as pyinfra runs them."""
+    """One apt-get update and one apt-get install of ``packages`` (no Recommends) on the VM, as a
+    person would type them: Debian starts the services it installs, as usual."""
     with tempfile.NamedTemporaryFile("w", suffix=".ssh") as ssh_config:
         ssh_config.write(subprocess.run(["vagrant", "ssh-config"], cwd=REPO, check=True, capture_output=True,
                                         text=True).stdout)
         ssh_config.flush()
         command = ("sudo sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -q"
-                   f" && apt-get install -y -q {' '.join(shlex.quote(p) for p in packages)}'")
+                   f" && apt-get install -y -q --no-install-recommends {' '.join(shlex.quote(p) for p in packages)}'")
         start = time.monotonic()
         with open(log_path("cold-floor-apt"), "w") as log:
             subprocess.run(["ssh", "-F", ssh_config.name, "eldwyn", command], check=True, stdout=log, stderr=log)
