@@ -77,7 +77,7 @@ new_config = prosody_config.install(config, wanted[prosody_config], states)  # c
 new_rosters = shared_rosters.install(wanted[shared_rosters], states)
 firewall.install(wanted[firewall], states)
 updates.install(wanted[updates], states, services)
-acme.install(wanted[acme], states, services)
+acme.install(config, wanted[acme], states, services)
 scheduled_backups.install(wanted[scheduled_backups], states, services)
 prosody_store.journal(store_state, restored)  # before Prosody's first start with our config creates it
 prosody_service.run(wanted[prosody_service], states, services,

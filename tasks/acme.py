@@ -48,13 +48,13 @@ def units(config):
     return ["certbot.timer"] if config.acme_certificates else []
 
 
-def install(wanted, states, services):
+def install(config, wanted, states, services):
     out_of_date = differing(states, wanted)
     changed = upload(out_of_date, "ACME")
     drop_in = [op for file, op in zip(out_of_date, changed) if file.path == acme.CERTBOT_DROP_IN]
     if drop_in:
         systemd.daemon_reload(name="Reload systemd: certbot's drop-in changed", _if=any_changed(*drop_in))
-    if wanted:  # (renewals; Debian starts the timer at install, which tasks/packages.py holds back)
+    if config.acme_certificates:  # renewals (Debian starts the timer at install, which tasks/packages.py holds back)
         running_and_enabled("certbot's renewal timer is running and enabled", "certbot.timer", services)
 
 
