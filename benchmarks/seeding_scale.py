@@ -1,7 +1,7 @@
 """Benchmark 3: seeding scale. The deploy with 10 accounts and 1 shared-roster group, then with
 1,000 accounts and 50 groups (new names each time: every account is created): the time, remote
 commands and uploads of each, then of a no-op re-run with the same data. Target: the larger
-deploy takes at most 2 x the smaller. The two alternate REPEAT times (default 3); the figures
+deploy takes at most 1.5 x the smaller. The two alternate REPEAT times (default 3); the figures
 are the medians, since a single deploy under emulation varies by up to 20 %.
 
     .venv/bin/python benchmarks/seeding_scale.py [REPEAT]     # needs a test-bed VM (testbed/bin/up)
@@ -19,7 +19,7 @@ from bench import REPO, log_path, median, pyinfra, report, slowest_lines
 sys.path.insert(0, str(REPO))
 from tests.testbed import config_for_testbed  # noqa: E402
 
-TARGET_RATIO = 2.0
+TARGET_RATIO = 1.5
 CONFIG = config_for_testbed()  # the realm and the secrets store come from group_data/
 BENCH_SECRETS = CONFIG.secrets.dir.with_name("benchmark-secrets")
 
@@ -66,7 +66,7 @@ def main():
                        "runs": runs[label]} for label in sizes}
     report("seeding-scale", lines, {"results": results, "ratio": ratio})
     if ratio > TARGET_RATIO:
-        sys.exit("FAILED: the larger deploy took more than twice the smaller")
+        sys.exit(f"FAILED: the larger deploy took more than {TARGET_RATIO} x the smaller")
 
 
 if __name__ == "__main__":

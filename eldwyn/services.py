@@ -24,7 +24,10 @@ def running_and_enabled(name, unit, states, restart_after=(), restart_name=None,
     Returns the operations made."""
     unit = unit_name(unit)
     if not is_up(states, unit):
-        return [server.shell(name=name, commands=[f"systemctl enable {unit}", f"systemctl restart {unit}", *then])]
+        # `systemctl enable` reloads systemd (2-3 s under emulation): only when the unit is not
+        # enabled by the time this runs (its package's install enables it, even held back).
+        return [server.shell(name=name, commands=[f"systemctl is-enabled -q {unit} || systemctl enable {unit}",
+                                                  f"systemctl restart {unit}", *then])]
     if restart_after:
         return [server.shell(name=restart_name or f"Restart {unit}: its files changed",
                              commands=[f"systemctl restart {unit}", *then], _if=any_changed(*restart_after))]

@@ -105,7 +105,8 @@ def test_a_unit_down_disabled_or_missing_is_enabled_and_started_once(shells, uni
     states = ServiceStates().process(SHOW)
     services.running_and_enabled("it", unit, states, restart_after=["op"], then=["wait"])
     name = services.unit_name(unit)
-    assert shells == [{"name": "it", "commands": [f"systemctl enable {name}", f"systemctl restart {name}", "wait"]}]
+    assert shells == [{"name": "it", "commands": [f"systemctl is-enabled -q {name} || systemctl enable {name}",
+                                                  f"systemctl restart {name}", "wait"]}]
 
 
 def test_a_unit_up_is_restarted_only_if_its_files_changed(shells):
