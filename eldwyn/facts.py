@@ -43,6 +43,21 @@ class FileStates(FactBase):
         return states
 
 
+class Accounts(FactBase):
+    """The bare JIDs of ``realm``'s accounts in Prosody's store, read-only (eldwyn.accounts);
+    empty before the store exists. (The operator tasks'; a deploy reads them with ProsodyStore.)"""
+
+    @staticmethod
+    def default():
+        return set()
+
+    def command(self, realm):
+        return existing_accounts_command(realm)
+
+    def process(self, output):
+        return parse_existing_accounts("\n".join(output))
+
+
 class ProsodyStore(FactBase):
     """Prosody's SQLite store, read-only: {"journal": "wal" | "rollback" | "unknown" | None
     (no store yet), "accounts": the bare JIDs of ``realm``'s accounts (eldwyn.accounts)}."""
