@@ -44,6 +44,7 @@ config = checked_config(state, host)
 # Then ONE round trip asks the host everything the run needs to know: its OS, its packages, the
 # state of every file and service the tasks own, Prosody's store, certbot's lineages
 # (eldwyn.facts.Batch). Nothing on the host changes before all of it is known.
+restore.secrets(config)  # only with backup_restore_from: the backup's secrets before any are made
 store = SecretsStore(config.secrets.dir)
 OWNERS = (packages, certificates, prosody_modules, prosody_config, shared_rosters, firewall, updates,
           prosody_service, acme, webservice, turn, web_client, scheduled_backups)

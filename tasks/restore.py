@@ -2,8 +2,9 @@
 
 The backup was checked whole with the data, before anything changed (eldwyn/schema/data.py).
 Here:
-* secrets the operator's store lacks are copied back from it first (a new operator machine),
-  so that the certificates, CA and passwords below are the old ones, not new ones;
+* secrets the operator's store lacks are copied back from it first, before any task renders its
+  files (``secrets``: a new operator machine), so that the certificates, CA and passwords are the
+  old ones, not new ones;
 * the host's state is restored after the packages (Prosody's user must exist) and before our
   config goes live, so Prosody first starts with our config on the restored store;
 * only onto a host whose store has no account: a restore never overwrites live data, and a host
@@ -40,16 +41,25 @@ class Restore:
         return set(self.backup.accounts) if self.backup else set()
 
 
-def restore(config):
+def secrets(config):
+    """Copies back the secrets the operator's store lacks. It runs before any task renders its
+    files: rendering issues a certificate (or makes a password) for every name the store lacks,
+    and those new ones would then shadow the backup's."""
     backup = config.restore_from
     if backup is None:
-        return Restore()
+        return
     copied, differing = backups.merge_secrets(backup, SecretsStore(config.secrets.dir))
     if copied:
         say(host, f"Restored {len(copied)} secrets from {backup.name} into {config.secrets.dir}")
     if differing:
         say(host, f"Kept the secrets store's own {', '.join(differing)} (the backup's differ)")
 
+
+def restore(config):
+    """The host's part: after the packages, before our config goes live (see the module's note)."""
+    backup = config.restore_from
+    if backup is None:
+        return Restore()
     state = host.get_fact(Command, backups.restore_state_command(backup, config)) or ""
     restored, existing = backups.parse_restore_state(state)
     if restored:
