@@ -37,6 +37,9 @@ CORE_MODULES = frozenset(
 COMMUNITY_MODULES = frozenset({"cloud_notify_extensions", "invites_api"})
 # Our own, shipped from files/usr/local/lib/prosody/modules/ (mod_X.lua) to LOCAL_MODULE_DIR.
 LOCAL_MODULE_DIR = "/usr/local/lib/prosody/modules"  # plugin_paths in prosody.cfg.lua.j2
+# Lua libraries of ours, on Lua 5.4's own search path for the local admin (Debian's Prosody 13
+# runs on Lua 5.4): files/usr/local/share/lua/5.4/.
+LOCAL_LUA_DIR = "/usr/local/share/lua/5.4"
 LOCAL_MODULES = frozenset({"invites_register_strict", "invites_register_form", "register_lookalike_names"})
 KNOWN_MODULES = CORE_MODULES | COMMUNITY_MODULES | LOCAL_MODULES
 

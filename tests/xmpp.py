@@ -891,20 +891,16 @@ def check_websocket(target, timeout=DEFAULT_TIMEOUT):
 # ---------------------------------------------------------------------------------------------
 # TLS per name
 
-def _starttls(target, service, name, namespace, timeout=20):
-    """Open a stream to ``name`` on ``service`` (c2s or s2s), STARTTLS, verify the chain."""
+@contextlib.contextmanager
+def _starttls_socket(target, service, name, namespace, timeout=20):
+    """A stream to ``name`` on ``service`` (c2s or s2s) after STARTTLS, the chain verified: the
+    TLS socket, for the caller to open its stream on."""
     raw = socket.create_connection((target.address, target.port(service)), timeout=timeout)
     raw.settimeout(timeout)
     try:
         extra = " from='eldwyn-test.invalid'" if service == "s2s" else ""
-        raw.sendall((f"<?xml version='1.0'?><stream:stream to='{name}'{extra} xmlns='{namespace}'"
-                     f" xmlns:stream='{NS_STREAM}' version='1.0'>").encode())
-        received = b""
-        while b"</stream:features>" not in received and b"<stream:features/>" not in received:
-            chunk = raw.recv(4096)
-            if not chunk or b"<stream:error" in received + chunk:
-                raise AssertionError(f"{service} {name}: no features: {(received + chunk)[:500]!r}")
-            received += chunk
+        raw.sendall(_stream_header(name, namespace, extra))
+        received = _read_features(raw, f"{service} {name}")
         assert f"xmlns='{NS_TLS}'".encode() in received or f'xmlns="{NS_TLS}"'.encode() in received, \
             f"{service} {name}: STARTTLS not offered: {received[:500]!r}"
         raw.sendall(f"<starttls xmlns='{NS_TLS}'/>".encode())
@@ -914,9 +910,80 @@ def _starttls(target, service, name, namespace, timeout=20):
             assert chunk and b"failure" not in answer + chunk, f"{service} {name}: {answer + chunk!r}"
             answer += chunk
         with ssl_context(target).wrap_socket(raw, server_hostname=name) as tls:
-            return _peer(tls, name)
+            yield tls
     finally:
         raw.close()
+
+
+def _stream_header(name, namespace, extra=""):
+    return (f"<?xml version='1.0'?><stream:stream to='{name}'{extra} xmlns='{namespace}'"
+            f" xmlns:stream='{NS_STREAM}' version='1.0'>").encode()
+
+
+def _read_features(sock, what):
+    """What the server sent up to the end of its stream features."""
+    received = b""
+    while b"</stream:features>" not in received and b"<stream:features/>" not in received:
+        chunk = sock.recv(4096)
+        if not chunk or b"<stream:error" in received + chunk:
+            raise AssertionError(f"{what}: no features: {(received + chunk)[:500]!r}")
+        received += chunk
+    return received
+
+
+def _starttls(target, service, name, namespace, timeout=20):
+    """Open a stream to ``name`` on ``service`` (c2s or s2s), STARTTLS, verify the chain."""
+    with _starttls_socket(target, service, name, namespace, timeout) as tls:
+        return _peer(tls, name)
+
+
+NS_IQ_AUTH = "jabber:iq:auth"
+NS_IQ_AUTH_FEATURE = "http://jabber.org/features/iq-auth"
+
+
+def check_legacy_auth(target, jid, password=None, timeout=20):
+    """XEP-0078 (non-SASL) authentication, as the bots the operators' page mentions log in:
+    over TLS, the server must advertise it, and answer the credentials. Returns "result" for an
+    accepted login, else the error's condition (e.g. "not-authorized"). (slixmpp's xep_0078
+    only runs when the server offers no SASL, and takes an error for a success.)"""
+    user = jid.split("@")[0]
+    password = target.password(jid) if password is None else password
+    with _starttls_socket(target, "c2s", target.realm, "jabber:client", timeout) as tls:
+        tls.sendall(_stream_header(target.realm, "jabber:client"))
+        features = _read_features(tls, f"c2s {target.realm} after TLS")
+        assert NS_IQ_AUTH_FEATURE.encode() in features, f"XEP-0078 is not offered: {features[:800]!r}"
+        fields = ET.fromstring(_iq_exchange(tls, "get", f"<username>{_xml(user)}</username>"))
+        query = fields.find(f"{{{NS_IQ_AUTH}}}query")
+        assert query is not None and query.find(f"{{{NS_IQ_AUTH}}}password") is not None, ET.tostring(fields)
+        answer = ET.fromstring(_iq_exchange(tls, "set", f"<username>{_xml(user)}</username>"
+                                                        f"<password>{_xml(password)}</password>"
+                                                        "<resource>legacy-bot</resource>"))
+        if answer.get("type") == "result":
+            return "result"
+        error = answer.find("{jabber:client}error")
+        assert error is not None and len(error), ET.tostring(answer)
+        return error[0].tag.split("}")[-1]
+
+
+def _xml(text):
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _iq_exchange(sock, kind, query):
+    """Sends an iq of ``kind`` with a jabber:iq:auth ``query`` and returns its answer's XML
+    (the stream's namespace declared, so that it parses alone)."""
+    ident = uuid.uuid4().hex
+    sock.sendall(f"<iq type='{kind}' id='{ident}'><query xmlns='{NS_IQ_AUTH}'>{query}</query></iq>".encode())
+    received = b""
+    while True:
+        chunk = sock.recv(4096)
+        assert chunk, f"the server closed the stream: {received[:500]!r}"
+        received += chunk
+        text = received.decode("utf-8", "replace")
+        start = text.find("<iq")
+        if start >= 0 and ident in text and (text.endswith("</iq>") or text.rstrip().endswith("/>")):
+            body = text[start:]
+            return body.replace("<iq", "<iq xmlns='jabber:client'", 1) if "xmlns=" not in body.split(">", 1)[0] else body
 
 
 def check_tls_c2s(target, name):

@@ -40,6 +40,14 @@ def test_starttls_login_with_scram_for_every_seeded_account(target):
         assert login["tls"] in ("TLSv1.2", "TLSv1.3"), (jid, login)
 
 
+def test_a_bot_logs_in_with_legacy_auth_and_a_wrong_password_is_refused(target, alice):
+    """mod_legacyauth stays for the bots the operators' page mentions (XEP-0078, over TLS only).
+    Debian's security update 13.0.1-1+deb131u2 broke its loading (see
+    files/usr/local/share/lua/5.4/prosody/encodings.lua): this fails if it does not load."""
+    assert xmpp.check_legacy_auth(target, alice) == "result"
+    assert xmpp.check_legacy_auth(target, alice, password=target.password(alice) + "x") == "not-authorized"
+
+
 def test_message_between_two_users(target, alice, bob):
     xmpp.check_message(target, alice, bob)
     xmpp.check_message(target, bob, alice)
