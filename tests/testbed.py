@@ -121,23 +121,33 @@ LIBVIRT_DOMAIN = "eldwyn-testbed-eldwyn"
 def wait_for_ssh(timeout=300):
     """Returns once the VM answers SSH again (after a reboot or a reset), within ``timeout`` s."""
     deadline = time.monotonic() + timeout
-    command = ["ssh", "-i", CONNECTION["ssh_key"], "-p", str(CONNECTION["ssh_port"]),
-               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-               "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
-               f"{CONNECTION['ssh_user']}@{CONNECTION['ssh_hostname']}", "true"]
     while time.monotonic() < deadline:
-        if subprocess.run(command, capture_output=True, timeout=30).returncode == 0:
+        if _plain_ssh("true").returncode == 0:
             return
         time.sleep(2)
     raise AssertionError(f"the VM did not come back within {timeout} s")
 
 
+def _plain_ssh(command):
+    """``command`` in the VM over a new SSH connection of its own (no master, no known host)."""
+    return subprocess.run(["ssh", "-i", CONNECTION["ssh_key"], "-p", str(CONNECTION["ssh_port"]),
+                           "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "ConnectTimeout=5", "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                           f"{CONNECTION['ssh_user']}@{CONNECTION['ssh_hostname']}", command],
+                          capture_output=True, text=True, timeout=30)
+
+
 def fresh_vm(ssh_config: Path) -> None:
-    """Destroys the test-bed VM and brings up a fresh one from the box (no deploy), as on the day
-    Eldwyn has to be rebuilt. The SSH master connection to the old VM is closed first."""
+    """A fresh test-bed VM (no deploy), as on the day Eldwyn has to be rebuilt: the VM as
+    `vagrant up` made it from the box, from the snapshot the test command took then, or a new VM
+    from the box without one (testbed/lib/common.sh: vm_fresh). The SSH master connection to the
+    old VM is closed first."""
     subprocess.run(["ssh", "-F", str(ssh_config), "-O", "exit", "eldwyn-vm"], capture_output=True, timeout=30)
-    subprocess.run(["bash", "-c", 'source testbed/lib/common.sh && vm_destroy && vm_up'],
-                   cwd=REPO, check=True, timeout=1200)
+    subprocess.run(["bash", "-c", 'source testbed/lib/common.sh && vm_fresh'], cwd=REPO, check=True, timeout=1200)
+    wait_for_ssh()
+    # Certificates are issued with the operator machine's time: the guest's must agree.
+    guest = int(_plain_ssh("date +%s").stdout)
+    assert abs(guest - time.time()) < 30, f"the fresh VM's clock is {guest - time.time():+.0f} s off the host's"
 
 
 _INVENTORY_DATA = """

@@ -193,6 +193,35 @@ vagrant_up() {
 
 vm_destroy() { (cd "$REPO_DIR" && vagrant destroy -f) || true; }
 
+# The VM as `vagrant up` left it (the box's bare Debian, nothing of the test bed's or ours), kept
+# as a libvirt snapshot with its memory: the tests that need a fresh VM (rebuild, take-over)
+# revert to it (vm_fresh) instead of destroying the VM and booting a new one from the box. The
+# disk and memory are then exactly those of a VM just made from the box. (`vagrant destroy`
+# removes the snapshot with the VM.)
+FRESH_SNAPSHOT=fresh-from-box
+vm_snapshot_fresh() {
+  virsh -q snapshot-delete "$LIBVIRT_DOMAIN" "$FRESH_SNAPSHOT" >/dev/null 2>&1 || true
+  virsh -q snapshot-create-as "$LIBVIRT_DOMAIN" "$FRESH_SNAPSHOT" \
+    --description "the test-bed VM as vagrant up left it (testbed/lib/common.sh)" >/dev/null
+}
+
+# A fresh VM: back to the snapshot if there is one, else a new VM from the box (whose snapshot
+# is then taken, for the next time). The guest's
+# clock is then set from the host's: its memory holds the time of the snapshot. (Over SSH: the
+# guest agent's guest-set-time also runs hwclock, which the box does not have.)
+vm_fresh() {
+  if virsh -q snapshot-info "$LIBVIRT_DOMAIN" "$FRESH_SNAPSHOT" >/dev/null 2>&1; then
+    virsh -q snapshot-revert "$LIBVIRT_DOMAIN" "$FRESH_SNAPSHOT" --running || return 1
+    local config rc=0
+    config=$(mktemp)
+    (cd "$REPO_DIR" && vagrant ssh-config) > "$config" &&
+      ssh -F "$config" -o ConnectTimeout=30 eldwyn "sudo date -u -s @$(date +%s) >/dev/null" || rc=$?
+    rm -f "$config"
+    return $rc
+  fi
+  vm_destroy && vm_up && vm_snapshot_fresh
+}
+
 # Runs a script of testbed/vm/ as root inside the VM (installed in /usr/local/lib/eldwyn-testbed,
 # where the tests find it too): vm_script NAME ARGS...
 vm_script() {
