@@ -143,8 +143,8 @@ def fresh_vm(ssh_config: Path) -> None:
     from the box without one (testbed/lib/common.sh: vm_fresh). The SSH master connection to the
     old VM is closed first."""
     subprocess.run(["ssh", "-F", str(ssh_config), "-O", "exit", "eldwyn-vm"], capture_output=True, timeout=30)
+    # (vm_fresh returns once the VM answers SSH)
     subprocess.run(["bash", "-c", 'source testbed/lib/common.sh && vm_fresh'], cwd=REPO, check=True, timeout=1200)
-    wait_for_ssh()
     # Certificates are issued with the operator machine's time: the guest's must agree.
     guest = int(_plain_ssh("date +%s").stdout)
     assert abs(guest - time.time()) < 30, f"the fresh VM's clock is {guest - time.time():+.0f} s off the host's"

@@ -30,6 +30,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+from xml.sax.saxutils import escape
 
 import slixmpp
 from slixmpp.exceptions import IqError
@@ -952,21 +953,17 @@ def check_legacy_auth(target, jid, password=None, timeout=20):
         tls.sendall(_stream_header(target.realm, "jabber:client"))
         features = _read_features(tls, f"c2s {target.realm} after TLS")
         assert NS_IQ_AUTH_FEATURE.encode() in features, f"XEP-0078 is not offered: {features[:800]!r}"
-        fields = ET.fromstring(_iq_exchange(tls, "get", f"<username>{_xml(user)}</username>"))
+        fields = ET.fromstring(_iq_exchange(tls, "get", f"<username>{escape(user)}</username>"))
         query = fields.find(f"{{{NS_IQ_AUTH}}}query")
         assert query is not None and query.find(f"{{{NS_IQ_AUTH}}}password") is not None, ET.tostring(fields)
-        answer = ET.fromstring(_iq_exchange(tls, "set", f"<username>{_xml(user)}</username>"
-                                                        f"<password>{_xml(password)}</password>"
+        answer = ET.fromstring(_iq_exchange(tls, "set", f"<username>{escape(user)}</username>"
+                                                        f"<password>{escape(password)}</password>"
                                                         "<resource>legacy-bot</resource>"))
         if answer.get("type") == "result":
             return "result"
         error = answer.find("{jabber:client}error")
         assert error is not None and len(error), ET.tostring(answer)
         return error[0].tag.split("}")[-1]
-
-
-def _xml(text):
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _iq_exchange(sock, kind, query):

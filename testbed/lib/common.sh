@@ -206,34 +206,36 @@ vm_snapshot_fresh() {
 }
 
 # A fresh VM: back to the snapshot if there is one, else a new VM from the box (whose snapshot
-# is then taken, for the next time). The guest's
-# clock is then set from the host's: its memory holds the time of the snapshot. (Over SSH: the
-# guest agent's guest-set-time also runs hwclock, which the box does not have.)
+# is then taken, for the next time). After a revert the guest's clock is set from the host's:
+# its memory holds the time of the snapshot. (Over SSH: the guest agent's guest-set-time also
+# runs hwclock, which the box does not have.)
 vm_fresh() {
   if virsh -q snapshot-info "$LIBVIRT_DOMAIN" "$FRESH_SNAPSHOT" >/dev/null 2>&1; then
-    virsh -q snapshot-revert "$LIBVIRT_DOMAIN" "$FRESH_SNAPSHOT" --running || return 1
-    local config rc=0
-    config=$(mktemp)
-    (cd "$REPO_DIR" && vagrant ssh-config) > "$config" &&
-      ssh -F "$config" -o ConnectTimeout=30 eldwyn "sudo date -u -s @$(date +%s) >/dev/null" || rc=$?
-    rm -f "$config"
-    return $rc
+    virsh -q snapshot-revert "$LIBVIRT_DOMAIN" "$FRESH_SNAPSHOT" --running &&
+      vm_ssh ssh -o ConnectTimeout=30 eldwyn "sudo date -u -s @$(date +%s) >/dev/null"
+    return
   fi
   vm_destroy && vm_up && vm_snapshot_fresh
+}
+
+# Runs ssh or scp with the VM's SSH config from Vagrant (host "eldwyn"): vm_ssh ssh|scp ARGS...
+vm_ssh() {
+  local tool=$1 config rc=0
+  shift
+  config=$(mktemp)
+  (cd "$REPO_DIR" && vagrant ssh-config) > "$config" && "$tool" -F "$config" "$@" || rc=$?
+  rm -f "$config"
+  return $rc
 }
 
 # Runs a script of testbed/vm/ as root inside the VM (installed in /usr/local/lib/eldwyn-testbed,
 # where the tests find it too): vm_script NAME ARGS...
 vm_script() {
-  local name=$1 config rc=0
+  local name=$1
   shift
-  config=$(mktemp)
-  (cd "$REPO_DIR" && vagrant ssh-config) > "$config"
-  scp -q -F "$config" "$TESTBED_DIR/vm/$name" "eldwyn:/tmp/$name" &&
-    ssh -F "$config" eldwyn "sudo install -D -m 755 /tmp/$name /usr/local/lib/eldwyn-testbed/$name &&
-      sudo /usr/local/lib/eldwyn-testbed/$name $*" || rc=$?
-  rm -f "$config"
-  return $rc
+  vm_ssh scp -q "$TESTBED_DIR/vm/$name" "eldwyn:/tmp/$name" &&
+    vm_ssh ssh eldwyn "sudo install -D -m 755 /tmp/$name /usr/local/lib/eldwyn-testbed/$name &&
+      sudo /usr/local/lib/eldwyn-testbed/$name $*"
 }
 
 # Runs the real pyinfra CLI against the test-bed VM.

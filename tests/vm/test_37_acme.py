@@ -14,6 +14,7 @@ import subprocess
 
 import pytest
 
+from eldwyn.acme import LETSENCRYPT
 from tests import federation, testbed, xmpp, xmpp_calls, xmpp_register
 
 CONFIG = testbed.config_for_testbed()
@@ -46,9 +47,9 @@ def _forget_pebble(vm):
     """certbot's lineages and account from a pebble that is gone: a new pebble has a new root
     and knows no account. What `certbot delete --cert-name NAME` removes, in one command:
     certbot takes one name at a time and is slow to start under emulation."""
-    lineages = " ".join(f"/etc/letsencrypt/live/{name} /etc/letsencrypt/archive/{name}"
-                        f" /etc/letsencrypt/renewal/{name}.conf" for name in NAMES)
-    vm.check_output(f"rm -rf {lineages} /etc/letsencrypt/accounts/localhost:14000")
+    lineages = " ".join(f"{LETSENCRYPT}/live/{name} {LETSENCRYPT}/archive/{name} {LETSENCRYPT}/renewal/{name}.conf"
+                        for name in NAMES)
+    vm.check_output(f"rm -rf {lineages} {LETSENCRYPT}/accounts/localhost:14000")
 
 
 @pytest.fixture(scope="module")
