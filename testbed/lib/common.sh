@@ -26,6 +26,44 @@ phase() {
   return $rc
 }
 
+# phase_start NAME COMMAND...: run a phase beside the next ones (its output goes to a file and
+# is printed by phase_wait). COMMAND may be a function of this file. It runs in a session of
+# its own, so phase_stop can stop it with everything it started (vagrant's children too).
+BACKGROUND_PID= BACKGROUND_NAME= BACKGROUND_LOG=
+phase_start() {
+  BACKGROUND_NAME=$1; shift
+  BACKGROUND_LOG=$(mktemp)
+  log "$BACKGROUND_NAME (in the background: its output follows when it ends)"
+  setsid bash -c 'source "$1"; log=$2; shift 2; rc=0; "$@" >"$log" 2>&1 || rc=$?; echo "$SECONDS" >"$log.took"; exit $rc' \
+    _ "$TESTBED_DIR/lib/common.sh" "$BACKGROUND_LOG" "$@" &
+  BACKGROUND_PID=$!
+}
+
+# phase_wait: wait for the background phase, print its output and its time; its exit status.
+phase_wait() {
+  [ -n "$BACKGROUND_PID" ] || return 0
+  local rc=0 took
+  wait "$BACKGROUND_PID" || rc=$?
+  BACKGROUND_PID=
+  cat "$BACKGROUND_LOG" >&2
+  took=$(cat "$BACKGROUND_LOG.took" 2>/dev/null || echo "?")
+  rm -f "$BACKGROUND_LOG" "$BACKGROUND_LOG.took"
+  PHASE_REPORT+=("$(printf '%-28s %5ss %s' "$BACKGROUND_NAME (beside)" "$took" "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")")")
+  log "$BACKGROUND_NAME: ${took}s $([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")"
+  return $rc
+}
+
+# phase_stop: stop a background phase that is still running (a failed step before phase_wait),
+# by its session's process group, and wait for it.
+phase_stop() {
+  [ -n "$BACKGROUND_PID" ] || return 0
+  kill -TERM -- "-$BACKGROUND_PID" 2>/dev/null || true
+  wait "$BACKGROUND_PID" 2>/dev/null || true
+  BACKGROUND_PID=
+  log "$BACKGROUND_NAME: stopped (a step beside it failed)"
+  rm -f "$BACKGROUND_LOG" "$BACKGROUND_LOG.took"
+}
+
 print_phase_report() {
   [ ${#PHASE_REPORT[@]} -gt 0 ] || return 0
   printf '\n%-28s %6s\n' "phase" "time" >&2
