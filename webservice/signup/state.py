@@ -7,6 +7,7 @@ Buckets never hold an e-mail address in clear: callers pass a keyed hash.
 """
 
 import sqlite3
+import time
 from contextlib import closing
 from pathlib import Path
 
@@ -25,9 +26,26 @@ class State:
         self.path = Path(directory) / FILE_NAME
         self.clock = clock
         self.longest_window = 86400
-        with closing(self._connect()) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(_SCHEMA)
+        self._initialise()
+
+    # Every gunicorn worker runs this as it starts. On a new file two of them race to switch it
+    # to WAL, and SQLite may answer one "database is locked" at once instead of waiting (seen on
+    # the emulated test bed's first start: that worker failed, and gunicorn with it). The loser
+    # tries again, for a bounded time; any other error is raised at once.
+    INITIALISE_SECONDS = 30
+
+    def _initialise(self):
+        deadline = time.monotonic() + self.INITIALISE_SECONDS
+        while True:
+            try:
+                with closing(self._connect()) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                    db.executescript(_SCHEMA)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
 
     def _connect(self):
         return sqlite3.connect(self.path, timeout=10, isolation_level=None)
