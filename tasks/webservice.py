@@ -66,6 +66,19 @@ def units(config):
     return [SIGNUP_SERVICE, "nginx"]
 
 
+def wait_for_the_app(port, seconds=60):
+    """A shell command that waits (bounded) until the webservice answers an HTTP request on
+    127.0.0.1:``port`` with a status below 500, and fails the deploy otherwise. gunicorn tells
+    systemd it is ready before its workers have loaded the application: a worker that failed on
+    start (two of them creating the state file at once, on a fresh host) showed only seconds
+    later, as a restart by systemd, after the deploy had reported the service started."""
+    probe = ("import http.client, sys; c = http.client.HTTPConnection('127.0.0.1', %d, timeout=5); "
+             "c.request('GET', '/'); sys.exit(c.getresponse().status >= 500)" % port)
+    return (f"end=$(($(date +%s) + {seconds})); while [ $(date +%s) -lt $end ]; do "
+            f"python3 -c {shlex.quote(probe)} 2>/dev/null && exit 0; sleep 1; done; "
+            f"echo 'the signup webservice does not answer on 127.0.0.1:{port}: journalctl -u {SIGNUP_SERVICE}' >&2; exit 1")
+
+
 def deploy(config, wanted, states, services):
     out_of_date = differing(states, wanted)
     changed = dict(zip((file.path for file in out_of_date), upload(out_of_date, "Signup webservice")))
@@ -91,7 +104,8 @@ def deploy(config, wanted, states, services):
     nginx_reads = (NGINX_SITE, link, site.certificate_path, site.key_path)
     service_inputs = [op for path, op in changed.items() if path not in (NGINX_SITE, link)]
     running_and_enabled("The signup webservice is running and enabled", SIGNUP_SERVICE, services,
-                        restart_after=service_inputs, restart_name="Restart the signup webservice: its files changed")
+                        restart_after=service_inputs, restart_name="Restart the signup webservice: its files changed",
+                        then=[wait_for_the_app(config.signup.listen_port)])
     nginx_inputs = [changed[path] for path in nginx_reads if path in changed]
     running_and_enabled("nginx is running and enabled", "nginx", services)
     if nginx_inputs:
