@@ -20,10 +20,16 @@ phase() {
   local start=$SECONDS rc=0
   log "$name"
   "$@" || rc=$?
-  local took=$((SECONDS - start))
-  PHASE_REPORT+=("$(printf '%-28s %5ss %s' "$name" "$took" "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")")")
-  log "$name: ${took}s $([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")"
+  _phase_record "$name" $((SECONDS - start)) $rc
   return $rc
+}
+
+# _phase_record NAME TOOK RC: a finished phase's line in the report, and in the log now.
+_phase_record() {
+  local outcome=ok
+  [ "$3" -eq 0 ] || outcome="FAILED ($3)"
+  PHASE_REPORT+=("$(printf '%-28s %5ss %s' "$1" "$2" "$outcome")")
+  log "$1: ${2}s $outcome"
 }
 
 # phase_start NAME COMMAND...: run a phase beside the next ones (its output goes to a file and
@@ -48,8 +54,7 @@ phase_wait() {
   cat "$BACKGROUND_LOG" >&2
   took=$(cat "$BACKGROUND_LOG.took" 2>/dev/null || echo "?")
   rm -f "$BACKGROUND_LOG" "$BACKGROUND_LOG.took"
-  PHASE_REPORT+=("$(printf '%-28s %5ss %s' "$BACKGROUND_NAME (beside)" "$took" "$([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")")")
-  log "$BACKGROUND_NAME: ${took}s $([ $rc -eq 0 ] && echo ok || echo "FAILED ($rc)")"
+  _phase_record "$BACKGROUND_NAME (beside)" "$took" $rc
   return $rc
 }
 
