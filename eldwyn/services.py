@@ -32,3 +32,12 @@ def running_and_enabled(name, unit, states, restart_after=(), restart_name=None,
         return [server.shell(name=restart_name or f"Restart {unit}: its files changed",
                              commands=[f"systemctl restart {unit}", *then], _if=any_changed(*restart_after))]
     return []
+
+
+def bounded_wait(check, seconds, on_timeout, interval=0.5):
+    """A shell command that runs the shell snippet ``check`` until it succeeds, for at most
+    ``seconds`` (by the clock, so a slow check does not stretch the bound), then runs
+    ``on_timeout`` (a snippet that says what is missing on stderr) and fails. For what a
+    service does only after systemd reported it started: open its ports, answer requests."""
+    return (f"end=$(($(date +%s) + {seconds})); while :; do {{ {check}; }} && exit 0; "
+            f"[ $(date +%s) -lt $end ] || break; sleep {interval}; done; {on_timeout}; exit 1")

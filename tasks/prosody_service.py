@@ -6,7 +6,7 @@ from pyinfra.operations.util import any_changed
 
 from eldwyn.files import differing, upload
 from eldwyn.host_files import static_files
-from eldwyn.services import running_and_enabled
+from eldwyn.services import bounded_wait, running_and_enabled
 
 
 def files(config, store=None):
@@ -23,10 +23,8 @@ def wait_for_ports(ports, seconds=60):
     ``ports``: systemd reports Prosody started before it has opened them, and clients or the
     next operations would be refused meanwhile."""
     wanted = " ".join(str(port) for port in sorted(ports))
-    return (f"for _ in $(seq {seconds * 2}); do missing=; for p in {wanted}; do "
-            "ss -Hltn \"sport = :$p\" | grep -q . || missing=\"$missing $p\"; done; "
-            '[ -z "$missing" ] && exit 0; sleep 0.5; done; '
-            'echo "Prosody does not listen on:$missing" >&2; exit 1')
+    return bounded_wait(f"missing=; for p in {wanted}; do ss -Hltn \"sport = :$p\" | grep -q . || missing=\"$missing $p\"; done; "
+                        '[ -z "$missing" ]', seconds, on_timeout='echo "Prosody does not listen on:$missing" >&2')
 
 
 def units(config):

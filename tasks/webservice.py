@@ -16,7 +16,7 @@ from eldwyn.certificates import certificate_for
 from eldwyn.files import ManagedFile, differing, upload
 from eldwyn.host_files import REPO, SIGNUP_SERVICE
 from eldwyn.render import render
-from eldwyn.services import running_and_enabled
+from eldwyn.services import bounded_wait, running_and_enabled
 
 NGINX_SITE = "/etc/nginx/sites-available/eldwyn-signup"
 NGINX_SITE_LINK = ("/etc/nginx/sites-enabled/eldwyn-signup", "../sites-available/eldwyn-signup")
@@ -74,9 +74,9 @@ def wait_for_the_app(port, seconds=60):
     later, as a restart by systemd, after the deploy had reported the service started."""
     probe = ("import http.client, sys; c = http.client.HTTPConnection('127.0.0.1', %d, timeout=5); "
              "c.request('GET', '/'); sys.exit(c.getresponse().status >= 500)" % port)
-    return (f"end=$(($(date +%s) + {seconds})); while [ $(date +%s) -lt $end ]; do "
-            f"python3 -c {shlex.quote(probe)} 2>/dev/null && exit 0; sleep 1; done; "
-            f"echo 'the signup webservice does not answer on 127.0.0.1:{port}: journalctl -u {SIGNUP_SERVICE}' >&2; exit 1")
+    return bounded_wait(f"python3 -c {shlex.quote(probe)} 2>/dev/null", seconds, interval=1,
+                        on_timeout=f"echo 'the signup webservice does not answer on 127.0.0.1:{port}:"
+                                   f" journalctl -u {SIGNUP_SERVICE}' >&2")
 
 
 def deploy(config, wanted, states, services):
