@@ -1,5 +1,6 @@
 """Security updates without a visit, as apt and needrestart on the VM read their configuration."""
 
+import itertools
 import re
 
 import pytest
@@ -46,7 +47,10 @@ def test_unattended_upgrade_picks_from_the_security_origin_only(vm):
         return  # nothing pending in the security archive today
     start = lines.index(next(line for line in lines if line.startswith(PICKS)))
     picks = [lines[start].removeprefix(PICKS).strip()]
-    picks += [line.strip() for line in lines[start + 1:] if re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", line.strip())]
+    # The list is the lines right after the header, one package name each: it ends at the first
+    # line that is not one.
+    picks += [line.strip() for line in itertools.takewhile(
+        lambda line: re.fullmatch(r"[a-z0-9][a-z0-9.+-]+", line.strip()), lines[start + 1:])]
     picks = [pick for pick in picks if pick]
     assert picks, run.stdout
     # Each pick was checked with its candidate's origins: every one is in the security archive.
