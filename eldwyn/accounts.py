@@ -225,6 +225,16 @@ def _scram_credentials_of(passwords):
 # failure deletes that account and all Prosody keeps for it, as create_user_with_role does, and
 # stops the call. It first checks that the host uses that provider with that hash and at most
 # that many iterations.
+# Durability, and its cost: on the deployed store (WAL, synchronous=FULL) every commit fsyncs
+# the WAL, 3.1 ms of the 4.2 ms an account record costs under emulation (measured: 300 records
+# in 1.27 s, and in 0.34 s with synchronous=NORMAL). So one call writes all its accounts but the
+# last with Prosody's connection at synchronous=NORMAL (commits appended to the WAL, not yet
+# fsynced), sets it back, then writes the last account: that commit's fsync of the WAL makes
+# every frame before it durable too. When a call prints OK, all its accounts are on disk, as
+# before. Prosody runs one thread and these SQLite calls do not yield, so no other write (no
+# client's message) is committed while the setting is lowered. The setting is restored whatever
+# happens, and the call fails if it is not what it was. (Prosody's one SQLite engine is found
+# through mod_storage_sql's shared table of connections; on any other store nothing is changed.)
 _CREATE_HELPER = """
 (function()
   local um = require "prosody.core.usermanager";
@@ -259,14 +269,43 @@ _CREATE_HELPER = """
     log("info", "User account created: %s@%s", username, host);
     return true;
   end
+  local function sql_engine(host)
+    local modules = prosody.hosts[host] and prosody.hosts[host].modules;
+    local sql = modules and modules.storage_sql;
+    if not (sql and sql.module) then return nil; end
+    local uri, engine = next(sql.module:shared("/*/sql/connections"));
+    if engine and engine.params and engine.params.driver == "SQLite3" then return engine; end
+  end;
+  local function synchronous(engine)
+    for row in engine:select("PRAGMA synchronous") do return tonumber(row[1]); end
+  end;
   eldwyn_create = function(hash, ...)
-    local done = {};
-    for _, account in ipairs({...}) do
-      local ok, err = create(hash, account[1], account[2], account[3]);
-      if not ok then
-        return nil, account[1] .. ": " .. tostring(err) .. (#done > 0 and (" (done before it: " .. table.concat(done, "; ") .. ")") or "");
+    local accounts, done, failure = {...}, {};
+    local engine = accounts[1] and sql_engine(select(2, jid_split(accounts[1][1])));
+    local before = engine and synchronous(engine);
+    local relaxed = false;
+    local function restore()
+      if relaxed then engine:execute("PRAGMA synchronous=" .. before); relaxed = false; end
+    end;
+    if before and before >= 2 and #accounts > 1 then
+      engine:execute("PRAGMA synchronous=NORMAL");
+      relaxed = synchronous(engine) == 1;
+    end
+    local ok, thrown = pcall(function()
+      for i, account in ipairs(accounts) do
+        if i == #accounts then restore(); end
+        local created, err = create(hash, account[1], account[2], account[3]);
+        if not created then failure = account[1] .. ": " .. tostring(err); return; end
+        done[#done + 1] = ("Created %s with role '%s'"):format(account[1], account[2]);
       end
-      done[#done + 1] = ("Created %s with role '%s'"):format(account[1], account[2]);
+    end);
+    restore();
+    if not ok then failure = "failed: " .. tostring(thrown); end
+    if before and synchronous(engine) ~= before then
+      failure = (failure and failure .. "; " or "") .. "the store's synchronous setting is not " .. before .. " again";
+    end
+    if failure then
+      return nil, failure .. (#done > 0 and (" (done before it: " .. table.concat(done, "; ") .. ")") or "");
     end
     return true, table.concat(done, "; ");
   end;

@@ -169,25 +169,36 @@ HELPER_HARNESS = r"""
 local hex = function(s) return (s:gsub(".", function(c) return ("%02x"):format(c:byte()) end)) end
 local config, fail_set = { password_hash = os.getenv("HASH") }, os.getenv("FAIL_SET")
 local stored, roles = {}, {}
+-- SQL=<synchronous>: Prosody's SQLite engine, at that setting (STUCK=1: it cannot be raised
+-- again). Every write prints the setting it was committed at.
+local sync, engine = tonumber(os.getenv("SQL") or "")
+if sync then engine = { params = { driver = "SQLite3" },
+  select = function(_, q) assert(q == "PRAGMA synchronous"); return coroutine.wrap(function() coroutine.yield({ tostring(sync) }) end) end,
+  execute = function(_, q) local n = assert(tonumber(q:match("^PRAGMA synchronous=(%d)$") or ({ ["PRAGMA synchronous=NORMAL"] = 1 })[q]), q)
+    if not (os.getenv("STUCK") and n > sync) then sync = n end; return true end } end
+local function written(what, u) if sync then print("write", what, u, sync) end end
 package.preload["prosody.core.usermanager"] = function() return {
   user_exists = function(u, h) return stored[u] ~= nil end,
-  set_user_role = function(u, h, role) roles[u] = role; return true end,
+  set_user_role = function(u, h, role) written("role", u); roles[u] = role; return true end,
   delete_user = function(u, h) roles[u], stored[u] = nil, nil; print("deleted " .. u) return true end,
 } end
 package.preload["prosody.util.logger"] = function() return { init = function() return function() end end } end
 package.preload["prosody.core.storagemanager"] = function() return { open = function(h, name)
   assert(name == "accounts")
   return { get = function(_, u) return stored[u] end,
-           set = function(_, u, v) if fail_set then return nil, "disk full" end stored[u] = v; return true end }
+           set = function(_, u, v) if fail_set == u then return nil, "disk full" end written("account", u); stored[u] = v; return true end }
 end } end
 package.preload["prosody.util.jid"] = function() return { split = function(j) return j:match("^([^@]*)@(.*)$") end } end
 package.preload["prosody.core.configmanager"] = function() return { get = function(h, key) return config[key] end } end
-prosody = { hosts = { [os.getenv("REALM")] = { users = { name = "internal_hashed" } } } }
+local modules = engine and { storage_sql = { module = { shared = function(_, path)
+  assert(path == "/*/sql/connections"); return { ["sqlite:///prosody.sqlite"] = engine } end } } }
+prosody = { hosts = { [os.getenv("REALM")] = { users = { name = "internal_hashed" }, modules = modules } } }
 for line in io.lines(arg[1]) do
   line = line:gsub("^>", "")
   local chunk = load("return " .. line) or assert(load(line))
   print("result", chunk())
 end
+if sync then print("synchronous", sync) end
 for u, a in pairs(stored) do
   local keys = {}
   for key in pairs(a) do keys[#keys + 1] = key end
@@ -233,7 +244,7 @@ def test_the_helper_refuses_another_hash_and_undoes_a_failed_write(tmp_path):
     refused = _run_helper(tmp_path, script, HASH="SHA-256").stdout.splitlines()
     assert refused[1] == f"result\tnil\ta@{REALM}: the host's password_hash is not SHA-1"
     assert not [line for line in refused if line.startswith("stored")]
-    failed = _run_helper(tmp_path, script, FAIL_SET="1").stdout.splitlines()
+    failed = _run_helper(tmp_path, script, FAIL_SET="a").stdout.splitlines()
     assert failed[1:3] == ["deleted a", f"result\tnil\ta@{REALM}: Could not create user: disk full"]
     assert not [line for line in failed if line.startswith("stored")]
 
@@ -247,6 +258,47 @@ def test_the_helper_stops_at_the_first_failure_and_names_what_it_did(tmp_path):
     assert lines[1] == (f"result\tnil\tb@other.{REALM}: No such host: other.{REALM}"
                         f" (done before it: Created a@{REALM} with role 'prosody:member')")
     assert [bytes.fromhex(line.split()[1]).decode() for line in lines if line.startswith("stored")] == ["a"]
+
+
+def _results(lines):
+    return [line for line in lines if line.startswith("result\t")]
+
+
+def _synchronous(lines):
+    return next(int(line.split()[1]) for line in lines if line.startswith("synchronous\t"))
+
+
+def _writes(lines):
+    return [(line.split()[1], line.split()[2], int(line.split()[3])) for line in lines if line.startswith("write\t")]
+
+
+@pytest.mark.skipif(LUA is None, reason=SKIP_REASON)
+def test_the_helper_commits_all_but_the_last_account_without_fsync_then_restores(tmp_path):
+    script = accounts.creation_script([(f"{name}@{REALM}", "pw", "prosody:member") for name in "abc"])
+    lines = _run_helper(tmp_path, script, SQL="2").stdout.splitlines()
+    assert _results(lines)[1].startswith("result\ttrue\t")
+    # a and b at NORMAL (1); c, the last, at FULL (2) again: its fsync of the WAL covers a and b.
+    assert _writes(lines) == [("role", "a", 1), ("account", "a", 1), ("role", "b", 1), ("account", "b", 1),
+                              ("role", "c", 2), ("account", "c", 2)]
+    assert _synchronous(lines) == 2
+    # One account alone, or a store already at NORMAL or OFF: nothing is changed.
+    single = _run_helper(tmp_path, accounts.creation_script([(f"a@{REALM}", "pw", "prosody:member")]), SQL="2")
+    assert _writes(single.stdout.splitlines()) == [("role", "a", 2), ("account", "a", 2)]
+    for setting in ("1", "0"):
+        lines = _run_helper(tmp_path, script, SQL=setting).stdout.splitlines()
+        assert {sync for *_, sync in _writes(lines)} == {int(setting)} and _synchronous(lines) == int(setting)
+
+
+@pytest.mark.skipif(LUA is None, reason=SKIP_REASON)
+def test_the_helper_restores_the_setting_after_a_failure_and_fails_if_it_cannot(tmp_path):
+    script = accounts.creation_script([(f"{name}@{REALM}", "pw", "prosody:member") for name in "abc"])
+    failed = _run_helper(tmp_path, script, SQL="2", FAIL_SET="b").stdout.splitlines()
+    assert _results(failed)[1] == (f"result\tnil\tb@{REALM}: Could not create user: disk full"
+                         f" (done before it: Created a@{REALM} with role 'prosody:member')")
+    assert _synchronous(failed) == 2
+    stuck = _run_helper(tmp_path, script, SQL="2", STUCK="1").stdout.splitlines()
+    assert _results(stuck)[1].startswith("result\tnil\tthe store's synchronous setting is not 2 again (done before it: ")
+    assert _synchronous(stuck) == 1
 
 
 @pytest.mark.parametrize("password, problem", [
