@@ -46,6 +46,7 @@ config = checked_config(state, host)
 # (eldwyn.facts.Batch). Nothing on the host changes before all of it is known.
 restore.secrets(config)  # only with backup_restore_from: the backup's secrets before any are made
 store = SecretsStore(config.secrets.dir)
+derived = accounts.derive_new(config)  # new accounts' keys, derived while the host is asked
 OWNERS = (packages, certificates, prosody_modules, prosody_config, shared_rosters, firewall, updates,
           prosody_service, acme, webservice, turn, web_client, scheduled_backups)
 rendered = {task: task.files(config, store) for task in OWNERS}
@@ -85,7 +86,7 @@ prosody_service.run(wanted[prosody_service], states, services,
                     restart_after=[*restored.operations, *new_certificates, *new_modules, *new_turn_secret, *new_config,
                                   *new_rosters],
                     ports=config.ports.all)
-accounts.create_missing(config, store_state["accounts"], restored=restored.accounts)  # needs the running server
+accounts.create_missing(config, store_state["accounts"], restored=restored.accounts, derived=derived)  # needs the running server
 # Before nginx serves it (webservice); nginx serves the realm's certificate too (host-meta).
 web_client.install(config, wanted[web_client], states, nginx_reads=new_certificates)
 webservice.deploy(config, wanted[webservice], states, services)  # after Prosody: it makes the invites API's key

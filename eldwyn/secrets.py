@@ -20,6 +20,11 @@ class SecretsError(Exception):
     """The store cannot be used safely, or a secret is missing."""
 
 
+def new_value(nbytes=24):
+    """A new random secret: ``nbytes`` random bytes as URL-safe text."""
+    return token_urlsafe(nbytes)
+
+
 def account_password_name(jid):
     """The secret that holds the password of the account ``jid``."""
     return f"account-{jid}"
@@ -146,11 +151,12 @@ class SecretsStore:
     def put(self, name, value, replace=False):
         self.put_bytes(name, value.encode("utf-8"), replace=replace)
 
-    def get_or_generate(self, name, nbytes=24):
-        """The secret ``name``; made first (``nbytes`` random bytes, URL-safe text) if missing."""
+    def get_or_generate(self, name, nbytes=24, proposed=None):
+        """The secret ``name``; made first (``nbytes`` random bytes, URL-safe text, or the value
+        ``proposed``, e.g. ``new_value()``'s made earlier) if missing."""
         if not self.exists(name):
             try:
-                self.put(name, token_urlsafe(nbytes))
+                self.put(name, proposed if proposed is not None else new_value(nbytes))
             except SecretsError:
                 if not self.exists(name):  # lost a race with another run: use its value
                     raise
