@@ -136,6 +136,17 @@ webservice_tests_with_debian_versions() {
 # --- libvirt, started by hand (PID 1 is not systemd on the machines this runs on) ---------------
 LIBVIRT_STATE=$CACHE_DIR/libvirt-started-by-testbed
 
+# daemon_alive NAME: the daemon that wrote /run/NAME.pid (with -d) still runs. Not `pgrep`: a
+# daemon stopped a moment ago can linger as a zombie until this machine's init reaps it, and
+# pgrep counts it (CI once found a stopped virtlogd so, started none, and vagrant up failed on
+# the missing /run/libvirt/virtlogd-sock).
+daemon_alive() {
+  local pid
+  pid=$(cat "/run/$1.pid" 2>/dev/null) || return 1
+  [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] &&
+    ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null
+}
+
 libvirt_start() {
   if virsh -c qemu:///system version >/dev/null 2>&1; then
     log "libvirt: already running"; return 0
@@ -148,7 +159,7 @@ libvirt_start() {
   getent passwd libvirt-qemu >/dev/null || adduser --quiet --system --ingroup libvirt-qemu \
     --no-create-home --home /var/lib/libvirt --shell /usr/sbin/nologin libvirt-qemu
   command -v systemctl >/dev/null && [ -d /run/systemd/system ] && systemctl start libvirtd virtlogd || {
-    pgrep -x virtlogd >/dev/null || virtlogd -d
+    daemon_alive virtlogd || virtlogd -d
     libvirtd -d
   }
   for _ in $(seq 50); do virsh -c qemu:///system version >/dev/null 2>&1 && break; sleep 0.2; done
