@@ -178,14 +178,11 @@ libvirt_stop() {
   [ -e "$LIBVIRT_STATE" ] || return 0
   if [ -d /run/systemd/system ]; then systemctl stop libvirtd virtlogd || true
   else
-    # Only the daemons this test bed started, by the PID each wrote when it started (-d).
-    local pidfile pid
-    for pidfile in /run/libvirtd.pid /run/virtlogd.pid; do
-      pid=$(cat "$pidfile" 2>/dev/null || true)
-      # (a stale file may name a PID reused by another program: check the name behind it)
-      if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$(basename "$pidfile" .pid)" ]; then
-        kill "$pid" || true
-      fi
+    # Only the daemons this test bed started, by the PID each wrote when it started (-d); a
+    # stale file may name a PID reused by another program, which daemon_alive tells apart.
+    local daemon
+    for daemon in libvirtd virtlogd; do
+      if daemon_alive "$daemon"; then kill "$(cat "/run/$daemon.pid")" || true; fi
     done
   fi
   rm -f "$LIBVIRT_STATE"
