@@ -215,7 +215,7 @@ class Derivation:
     """SCRAM credentials being derived in the background, on this machine's cores, while the
     deploy waits for the host (its facts command: 3 s, as long as 1,000 derivations).
 
-    ``passwords``: {jid: password}. ``creation_script`` takes what it needs from here, for the
+    ``passwords``: {key: password}, keyed by jid. ``creation_script`` takes what it needs from here, for the
     same jid and password; anything else is derived then. ``close`` drops what was not taken:
     derivations not started are skipped, so it waits at most for one per core."""
 
@@ -261,17 +261,17 @@ NOTHING_DERIVED = Derivation({})
 
 
 def _scram_credentials_of(accounts, derived=NOTHING_DERIVED):
-    """The credentials of each (jid, password) of ``accounts``: from ``derived``, or derived now."""
+    """The credentials of each (jid, password) of ``accounts``: from ``derived``, or derived now
+    (in parallel, by a Derivation of the rest)."""
     taken = [derived.take(jid, password) for jid, password in accounts]
-    missing = [password for (_, password), credentials in zip(accounts, taken) if credentials is None]
-    if not missing:
-        return taken
-    pool = _pool()
+    # Keyed by position, not jid: the same account twice gets two derivations, as it did.
+    rest = Derivation({index: password for index, ((_, password), credentials) in enumerate(zip(accounts, taken))
+                       if credentials is None})
     try:
-        computed = iter(pool.map(scram_credentials, missing))
+        return [credentials or rest.take(index, password)
+                for index, ((_, password), credentials) in enumerate(zip(accounts, taken))]
     finally:
-        pool.kill()
-    return [credentials if credentials is not None else next(computed) for credentials in taken]
+        rest.close()
 
 
 # The first line of a creation script: defines eldwyn_create(hash, {jid, role, credentials}, ...)
@@ -417,8 +417,8 @@ def creation_script(accounts, derived=NOTHING_DERIVED):
             # Prosody 13.0.1 throws *after* creating the account: it would stay, passwordless.
             raise ValueError(f"{jid}: unknown role {role!r}; expected one of {sorted(KNOWN_ROLES)}")
     credentials = _scram_credentials_of([(jid, password) for jid, password, _ in accounts], derived)
-    arguments = [f"{{ {quote(jid)}, {quote(role)}, {literal(derived)} }}"
-                 for (jid, _, role), derived in zip(accounts, credentials)]
+    arguments = [f"{{ {quote(jid)}, {quote(role)}, {literal(account_credentials)} }}"
+                 for (jid, _, role), account_credentials in zip(accounts, credentials)]
     helper = " ".join(line.strip() for line in _CREATE_HELPER.strip().splitlines())
     return _script(_batched_calls("eldwyn_create", quote(SCRAM_HASH), arguments),
                    prelude=["> " + helper.replace("__READY__", f"{_RESULT_PREFIX} helper ready")])
