@@ -10,7 +10,7 @@ kernel write (``/proc/self/io`` write_bytes, what the load benchmark counts for 
 WAL frames each transaction appended: those frames are written whatever else is tuned.
 
     .venv/bin/python benchmarks/load/sqlite_pages.py [COUNT]   # in the test-bed VM (default 6000)
-    python3 sqlite_pages.py --here [COUNT]                     # on this machine
+    python3 sqlite_pages.py --here COUNT STORE REALM           # on this machine, from STORE's schema
 
 The figures are per archived copy; compare them with internal storage's bytes per copy in the
 load benchmark's ratio table (same VM).
@@ -25,14 +25,12 @@ import tempfile
 import time
 from pathlib import Path
 
-STORE = "/var/lib/prosody/prosody.sqlite"
 USERS = 1000
-HOST = "cslabs.clarkson.edu"
 # A chat message of about the size of the load benchmark's (xmppload.py), as Prosody
 # serialises it into the archive (with its stanza-id and delay added on the way in).
-STANZA = ("<message xmlns='jabber:client' type='chat' id='%s' to='user%04d@cslabs.clarkson.edu'"
-          " from='user%04d@cslabs.clarkson.edu/load'><body>%s</body>"
-          "<stanza-id xmlns='urn:xmpp:sid:0' by='user%04d@cslabs.clarkson.edu' id='%s'/></message>")
+STANZA = ("<message xmlns='jabber:client' type='chat' id='%s' to='user%04d@%s'"
+          " from='user%04d@%s/load'><body>%s</body>"
+          "<stanza-id xmlns='urn:xmpp:sid:0' by='user%04d@%s' id='%s'/></message>")
 # (page_size, wal_autocheckpoint, synchronous): SQLite's defaults as deployed first, then what
 # could be set when a store is created (page_size) or on Prosody's connection (the other two).
 SETTINGS = [(4096, 1000, "FULL"), (4096, 1000, "NORMAL"), (1024, 1000, "FULL"),
@@ -45,12 +43,12 @@ def written_bytes():
         return next(int(line.split()[1]) for line in io if line.startswith("write_bytes:"))
 
 
-def archive_schema():
+def archive_schema(store):
     """Prosody's own CREATE statements for prosodyarchive, from the deployed store."""
-    out = subprocess.run(["sqlite3", "-readonly", "-batch", STORE, ".schema prosodyarchive"],
+    out = subprocess.run(["sqlite3", "-readonly", "-batch", store, ".schema prosodyarchive"],
                          capture_output=True, text=True, check=True).stdout
     if "CREATE TABLE" not in out or out.count("CREATE INDEX") + out.count("CREATE UNIQUE INDEX") < 1:
-        raise SystemExit(f"no prosodyarchive schema in {STORE}: {out!r}")
+        raise SystemExit(f"no prosodyarchive schema in {store}: {out!r}")
     return out
 
 
@@ -58,7 +56,7 @@ def time_ordered_key(rng, sequence):
     return f"{int(time.time() * 1000) + sequence:012x}-7{rng.getrandbits(12):03x}-{rng.getrandbits(64):016x}"
 
 
-def replay(directory, schema, count, page_size, autocheckpoint, synchronous):
+def replay(directory, schema, realm, count, page_size, autocheckpoint, synchronous):
     path = Path(directory) / f"archive-{page_size}-{autocheckpoint}-{synchronous}.sqlite"
     db = sqlite3.connect(path, isolation_level=None)
     db.execute(f"PRAGMA page_size={page_size}")
@@ -72,50 +70,52 @@ def replay(directory, schema, count, page_size, autocheckpoint, synchronous):
     for sequence in range(count):
         sender, recipient = rng.randrange(USERS), rng.randrange(USERS)
         key = time_ordered_key(rng, sequence)
-        value = STANZA % (key[:16], recipient, sender, "x" * 64, sender, key)
+        value = STANZA % (key[:16], recipient, realm, sender, realm, "x" * 64, sender, realm, key)
         user = f"user{sender:04d}"  # one archived copy per transaction, as Prosody appends
         db.execute("BEGIN")
         db.execute('DELETE FROM "prosodyarchive" WHERE "host"=? AND "user"=? AND "store"=? AND "key"=?',
-                   (HOST, user, "archive", key))
+                   (realm, user, "archive", key))
         db.execute('INSERT INTO "prosodyarchive" ("host", "user", "store", "when", "with", "key", "type", "value")'
                    " VALUES (?,?,?,?,?,?,?,?)",
-                   (HOST, user, "archive", 1765000000 + sequence, f"user{recipient:04d}@{HOST}", key, "xml", value))
+                   (realm, user, "archive", 1765000000 + sequence, f"user{recipient:04d}@{realm}", key, "xml", value))
         db.execute("COMMIT")
     seconds = time.monotonic() - started
     wal_bytes = path.with_name(path.name + "-wal").stat().st_size
     db.close()  # the last connection checkpoints and removes the WAL
     os.sync()
+    for suffix in ("", "-wal", "-shm"):  # the next setting starts on an empty disk budget
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
     return {"page_size": page_size, "wal_autocheckpoint": autocheckpoint, "synchronous": synchronous,
             "bytes_per_copy": (written_bytes() - before) / count,
             "wal_frames_per_copy": wal_bytes / (page_size + 24) / count if not autocheckpoint else None,
             "copies_per_s": count / seconds, "value_bytes": len(value)}
 
 
-def here(count):
-    schema = archive_schema()
-    print(f"# sqlite_pages: {count} archive appends each, SQLite {sqlite3.sqlite_version}, schema from {STORE}")
+def here(count, store, realm):
+    schema = archive_schema(store)
+    print(f"# sqlite_pages: {count} archive appends each, SQLite {sqlite3.sqlite_version}, schema from {store}")
     print(f"{'page':>5} {'autockpt':>8} {'sync':>6} {'KiB/copy':>9} {'frames/copy':>11} {'copies/s':>9}")
     with tempfile.TemporaryDirectory(dir="/var/tmp", prefix="eldwyn-sqlite-pages-") as directory:
         for page_size, autocheckpoint, synchronous in SETTINGS:
-            r = replay(directory, schema, count, page_size, autocheckpoint, synchronous)
+            r = replay(directory, schema, realm, count, page_size, autocheckpoint, synchronous)
             frames = f"{r['wal_frames_per_copy']:.1f}" if r["wal_frames_per_copy"] else "-"
             print(f"{page_size:>5} {autocheckpoint or 'never':>8} {synchronous:>6}"
                   f" {r['bytes_per_copy'] / 1024:>9.1f} {frames:>11} {r['copies_per_s']:>9.0f}", flush=True)
-            for suffix in ("", "-wal", "-shm"):
-                Path(directory, f"archive-{page_size}-{autocheckpoint}-{synchronous}.sqlite{suffix}").unlink(missing_ok=True)
     print(f"# stanza value: {r['value_bytes']} bytes; autockpt 'never': no checkpoint until the end")
 
 
 def in_the_vm(count):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent.parent))
     from bench import REPO, RESULTS, stamp
-    ssh_config = subprocess.run(["vagrant", "ssh-config"], cwd=REPO, capture_output=True, text=True,
-                                check=True).stdout
-    with tempfile.NamedTemporaryFile("w", suffix=".ssh") as config:
-        config.write(ssh_config)
-        config.flush()
-        run = subprocess.run(["ssh", "-F", config.name, "eldwyn", f"sudo python3 - --here {count}"],
-                             stdin=open(__file__), capture_output=True, text=True)
+    from eldwyn.store import DATABASE
+    from tests.testbed import config_for_testbed, write_ssh_config
+    with tempfile.TemporaryDirectory() as directory:
+        ssh_config = write_ssh_config(Path(directory) / "config")
+        with open(__file__) as script:
+            run = subprocess.run(["ssh", "-F", str(ssh_config), "eldwyn-vm",
+                                  f"sudo python3 - --here {count} {DATABASE} {config_for_testbed().realm}"],
+                                 stdin=script, capture_output=True, text=True)
     sys.stdout.write(run.stdout)
     sys.stderr.write(run.stderr)
     if run.returncode == 0:
@@ -129,6 +129,6 @@ def in_the_vm(count):
 if __name__ == "__main__":
     arguments = sys.argv[1:]
     if arguments[:1] == ["--here"]:
-        here(int(arguments[1]) if len(arguments) > 1 else 6000)
+        here(int(arguments[1]), arguments[2], arguments[3])
     else:
         sys.exit(in_the_vm(int(arguments[0]) if arguments else 6000))
