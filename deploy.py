@@ -32,6 +32,7 @@ from tasks import (
     restore,
     scheduled_backups,
     shared_rosters,
+    systemd_units,
     turn,
     updates,
     web_client,
@@ -68,6 +69,8 @@ restored = restore.restore(config)  # only with backup_restore_from; before anyt
 # one while it waits for it) does not get the fallback's files.
 lineages = facts.get("lineages", {})
 wanted = {task: acme.keep_served(config, files, lineages) for task, files in rendered.items()}
+units = wanted  # every task's unit files go up together, before the first service starts (systemd_units)
+wanted = systemd_units.without_units(wanted)
 states = restored.states_after(facts["files"], config)  # as they will be once the restore has run
 services = facts["services"]
 store_state = facts["store"]
@@ -79,15 +82,16 @@ new_config = prosody_config.install(config, wanted[prosody_config], states)  # c
 new_rosters = shared_rosters.install(wanted[shared_rosters], states)
 firewall.install(wanted[firewall], states)
 updates.install(wanted[updates], states, services)
+units_changed = systemd_units.install(units, states)  # one upload, one daemon-reload
 acme.install(config, wanted[acme], states, services)
 scheduled_backups.install(wanted[scheduled_backups], states, services)
 prosody_store.journal(store_state, restored)  # before Prosody's first start with our config creates it
-prosody_service.run(wanted[prosody_service], states, services,
+prosody_service.run(services,
                     restart_after=[*restored.operations, *new_certificates, *new_modules, *new_turn_secret, *new_config,
-                                  *new_rosters],
+                                  *new_rosters, *units_changed[prosody_service]],
                     ports=config.ports.all)
 accounts.create_missing(config, store_state["accounts"], restored=restored.accounts, derived=derived)  # needs the running server
 # Before nginx serves it (webservice); nginx serves the realm's certificate too (host-meta).
 web_client.install(config, wanted[web_client], states, nginx_reads=new_certificates)
-webservice.deploy(config, wanted[webservice], states, services)  # after Prosody: it makes the invites API's key
+webservice.deploy(config, wanted[webservice], states, services, units_changed[webservice])  # after Prosody: it makes the invites API's key
 acme.obtain(config, lineages, states)  # once nginx serves the challenges; fails the run if one fails

@@ -24,9 +24,11 @@ def running_and_enabled(name, unit, states, restart_after=(), restart_name=None,
     Returns the operations made."""
     unit = unit_name(unit)
     if not is_up(states, unit):
-        # `systemctl enable` reloads systemd (2-3 s under emulation): only when the unit is not
-        # enabled by the time this runs (its package's install enables it, even held back).
-        return [server.shell(name=name, commands=[f"systemctl is-enabled -q {unit} || systemctl enable {unit}",
+        # Only when the unit is not enabled by the time this runs (its package's install enables
+        # it, even held back), and without the reload `systemctl enable` does by itself (3-4 s
+        # under emulation): enabling adds links for the next boot, and this restart starts the
+        # unit now; systemd has read our units already (tasks/systemd_units.py reloads it once).
+        return [server.shell(name=name, commands=[f"systemctl is-enabled -q {unit} || systemctl enable --no-reload {unit}",
                                                   f"systemctl restart {unit}", *then])]
     if restart_after:
         return [server.shell(name=restart_name or f"Restart {unit}: its files changed",

@@ -8,8 +8,7 @@ while that name has no lineage and serves nothing still good: a failed issuance 
 never takes a working certificate away.
 """
 
-from pyinfra.operations import server, systemd
-from pyinfra.operations.util import any_changed
+from pyinfra.operations import server
 
 from eldwyn import acme
 from eldwyn.files import ManagedFile, differing, upload
@@ -50,10 +49,7 @@ def units(config):
 
 def install(config, wanted, states, services):
     out_of_date = differing(states, wanted)
-    changed = upload(out_of_date, "ACME")
-    drop_in = [op for file, op in zip(out_of_date, changed) if file.path == acme.CERTBOT_DROP_IN]
-    if drop_in:
-        systemd.daemon_reload(name="Reload systemd: certbot's drop-in changed", _if=any_changed(*drop_in))
+    upload(out_of_date, "ACME")  # certbot.service's drop-in goes with our other units (tasks/systemd_units.py)
     if config.acme_certificates:  # renewals (Debian starts the timer at install, which tasks/packages.py holds back)
         running_and_enabled("certbot's renewal timer is running and enabled", "certbot.timer", services)
 

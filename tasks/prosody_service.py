@@ -1,10 +1,7 @@
-"""The Prosody service: its systemd drop-in (open-file limit), running now and at every boot;
-restarted only when something it reads changed in this run (deploy.py names those operations)."""
+"""The Prosody service: its systemd drop-in (open-file limit; tasks/systemd_units.py puts it on
+the host), running now and at every boot; restarted only when something it reads changed in this
+run (deploy.py names those operations)."""
 
-from pyinfra.operations import systemd
-from pyinfra.operations.util import any_changed
-
-from eldwyn.files import differing, upload
 from eldwyn.host_files import static_files
 from eldwyn.services import bounded_wait, running_and_enabled
 
@@ -31,12 +28,10 @@ def units(config):
     return ["prosody"]
 
 
-def run(wanted, states, services, restart_after, ports=()):
-    """Prosody running and enabled; restarted if any operation of ``restart_after`` (or the
-    drop-in) changed something, and then listening on ``ports`` before the deploy goes on."""
-    drop_in = upload(differing(states, wanted), "Prosody's service settings")
-    if drop_in:
-        systemd.daemon_reload(name="Reload systemd: Prosody's drop-in changed", _if=any_changed(*drop_in))
-    running_and_enabled("Prosody is running and enabled", "prosody", services, restart_after=[*restart_after, *drop_in],
+def run(services, restart_after, ports=()):
+    """Prosody running and enabled; restarted if any operation of ``restart_after`` (its config,
+    certificates, its drop-in: tasks/systemd_units.py puts that) changed something, and then
+    listening on ``ports`` before the deploy goes on."""
+    running_and_enabled("Prosody is running and enabled", "prosody", services, restart_after=restart_after,
                         restart_name="Restart Prosody: its config, certificates or rosters changed",
                         then=[wait_for_ports(ports)])

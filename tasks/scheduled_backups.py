@@ -3,9 +3,6 @@ settings and password (root only), the backup script and the snapshot script it 
 operator_tasks/backup.py, and eldwyn-backup.timer, enabled. Without backup_repository, none of
 it is written."""
 
-from pyinfra.operations import systemd
-from pyinfra.operations.util import any_changed
-
 from eldwyn import backup, scheduled_backups as sb
 from eldwyn.files import ManagedFile, differing, upload
 from eldwyn.render import render
@@ -45,8 +42,5 @@ def install(wanted, states, services):
     if not wanted:
         return
     out_of_date = differing(states, wanted)
-    changed = upload(out_of_date, "Scheduled backups")
-    units = [op for file, op in zip(out_of_date, changed) if file.path in UNITS]
-    if units:
-        systemd.daemon_reload(name="Reload systemd: the backup's units changed", _if=any_changed(*units))
+    upload(out_of_date, "Scheduled backups")  # its units go with our others (tasks/systemd_units.py)
     running_and_enabled("The scheduled backup's timer is enabled", f"{sb.UNIT}.timer", services)

@@ -8,7 +8,7 @@ it. The service is restarted, and nginx reloaded after `nginx -t`, only when the
 
 import shlex
 
-from pyinfra.operations import server, systemd
+from pyinfra.operations import server
 from pyinfra.operations.util import any_changed
 
 from eldwyn import pki
@@ -80,7 +80,9 @@ def wait_for_the_app(port, seconds=60):
                                    f" journalctl -u {SIGNUP_SERVICE}' >&2")
 
 
-def deploy(config, wanted, states, services):
+def deploy(config, wanted, states, services, unit_changed=()):
+    """``unit_changed``: the operations that changed the service's unit (tasks/systemd_units.py,
+    which reloads systemd after them)."""
     out_of_date = differing(states, wanted)
     changed = dict(zip((file.path for file in out_of_date), upload(out_of_date, "Signup webservice")))
 
@@ -99,11 +101,9 @@ def deploy(config, wanted, states, services):
         changed[link] = server.shell(name="Enable the signup site in nginx",
                                      commands=[f"ln -sfn {shlex.quote(target)} {shlex.quote(link)}"])
 
-    if UNIT in changed:
-        systemd.daemon_reload(name="Reload systemd: the webservice's unit changed", _if=changed[UNIT].did_change)
     site = config.site_certificate
     nginx_reads = (NGINX_SITE, link, site.certificate_path, site.key_path)
-    service_inputs = [op for path, op in changed.items() if path not in (NGINX_SITE, link)]
+    service_inputs = [*(op for path, op in changed.items() if path not in (NGINX_SITE, link)), *unit_changed]
     running_and_enabled("The signup webservice is running and enabled", SIGNUP_SERVICE, services,
                         restart_after=service_inputs, restart_name="Restart the signup webservice: its files changed",
                         then=[wait_for_the_app(config.signup.listen_port)])

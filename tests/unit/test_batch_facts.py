@@ -105,7 +105,7 @@ def test_a_unit_down_disabled_or_missing_is_enabled_and_started_once(shells, uni
     states = ServiceStates().process(SHOW)
     services.running_and_enabled("it", unit, states, restart_after=["op"], then=["wait"])
     name = services.unit_name(unit)
-    assert shells == [{"name": "it", "commands": [f"systemctl is-enabled -q {name} || systemctl enable {name}",
+    assert shells == [{"name": "it", "commands": [f"systemctl is-enabled -q {name} || systemctl enable --no-reload {name}",
                                                   f"systemctl restart {name}", "wait"]}]
 
 
