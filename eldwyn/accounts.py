@@ -292,7 +292,9 @@ def _scram_credentials_of(accounts, derived=NOTHING_DERIVED):
 # every frame before it durable too. When a call prints OK, all its accounts are on disk, as
 # before. Prosody runs one thread and these SQLite calls do not yield, so no other write (no
 # client's message) is committed while the setting is lowered. The setting is restored whatever
-# happens, and the call fails if it is not what it was. (Prosody's one SQLite engine is found
+# happens, and the call fails if it is not what it was. A call that fails after committing some
+# accounts at NORMAL had no FULL commit after them: it ends with a checkpoint, which fsyncs the
+# WAL they are in (the helper is sent as one line: no Lua comments in it). (Prosody's one SQLite engine is found
 # through mod_storage_sql's shared table of connections; on any other store nothing is changed.)
 _CREATE_HELPER = """
 (function()
@@ -342,13 +344,14 @@ _CREATE_HELPER = """
     local accounts, done, failure = {...}, {};
     local engine = accounts[1] and sql_engine(select(2, jid_split(accounts[1][1])));
     local before = engine and synchronous(engine);
-    local relaxed = false;
+    local relaxed, lowered = false, false;
     local function restore()
       if relaxed then engine:execute("PRAGMA synchronous=" .. before); relaxed = false; end
     end;
     if before and before >= 2 and #accounts > 1 then
       engine:execute("PRAGMA synchronous=NORMAL");
       relaxed = synchronous(engine) == 1;
+      lowered = relaxed;
     end
     local ok, thrown = pcall(function()
       for i, account in ipairs(accounts) do
@@ -360,6 +363,9 @@ _CREATE_HELPER = """
     end);
     restore();
     if not ok then failure = "failed: " .. tostring(thrown); end
+    if failure and lowered and #done > 0 then
+      for _ in engine:select("PRAGMA wal_checkpoint(PASSIVE)") do end
+    end
     if before and synchronous(engine) ~= before then
       failure = (failure and failure .. "; " or "") .. "the store's synchronous setting is not " .. before .. " again";
     end

@@ -170,10 +170,12 @@ local hex = function(s) return (s:gsub(".", function(c) return ("%02x"):format(c
 local config, fail_set = { password_hash = os.getenv("HASH") }, os.getenv("FAIL_SET")
 local stored, roles = {}, {}
 -- SQL=<synchronous>: Prosody's SQLite engine, at that setting (STUCK=1: it cannot be raised
--- again). Every write prints the setting it was committed at.
+-- again). Every write prints the setting it was committed at, a checkpoint the setting then.
 local sync, engine = tonumber(os.getenv("SQL") or "")
 if sync then engine = { params = { driver = "SQLite3" },
-  select = function(_, q) assert(q == "PRAGMA synchronous"); return coroutine.wrap(function() coroutine.yield({ tostring(sync) }) end) end,
+  select = function(_, q)
+    if q == "PRAGMA wal_checkpoint(PASSIVE)" then print("checkpoint", sync) return coroutine.wrap(function() coroutine.yield({ 0, 3, 3 }) end) end
+    assert(q == "PRAGMA synchronous"); return coroutine.wrap(function() coroutine.yield({ tostring(sync) }) end) end,
   execute = function(_, q) local n = assert(tonumber(q:match("^PRAGMA synchronous=(%d)$") or ({ ["PRAGMA synchronous=NORMAL"] = 1 })[q]), q)
     if not (os.getenv("STUCK") and n > sync) then sync = n end; return true end } end
 local function written(what, u) if sync then print("write", what, u, sync) end end
@@ -281,6 +283,7 @@ def test_the_helper_commits_all_but_the_last_account_without_fsync_then_restores
     assert _writes(lines) == [("role", "a", 1), ("account", "a", 1), ("role", "b", 1), ("account", "b", 1),
                               ("role", "c", 2), ("account", "c", 2)]
     assert _synchronous(lines) == 2
+    assert not [line for line in lines if line.startswith("checkpoint")]  # c's commit made a and b durable
     # One account alone, or a store already at NORMAL or OFF: nothing is changed.
     single = _run_helper(tmp_path, accounts.creation_script([(f"a@{REALM}", "pw", "prosody:member")]), SQL="2")
     assert _writes(single.stdout.splitlines()) == [("role", "a", 2), ("account", "a", 2)]
@@ -296,6 +299,10 @@ def test_the_helper_restores_the_setting_after_a_failure_and_fails_if_it_cannot(
     assert _results(failed)[1] == (f"result\tnil\tb@{REALM}: Could not create user: disk full"
                          f" (done before it: Created a@{REALM} with role 'prosody:member')")
     assert _synchronous(failed) == 2
+    # No FULL commit came after a's at NORMAL: a checkpoint (at FULL again) makes it durable.
+    assert [line for line in failed if line.startswith("checkpoint")] == ["checkpoint\t2"]
+    first = _run_helper(tmp_path, script, SQL="2", FAIL_SET="a").stdout.splitlines()
+    assert not [line for line in first if line.startswith("checkpoint")]  # nothing was committed
     stuck = _run_helper(tmp_path, script, SQL="2", STUCK="1").stdout.splitlines()
     assert _results(stuck)[1].startswith("result\tnil\tthe store's synchronous setting is not 2 again (done before it: ")
     assert _synchronous(stuck) == 1
