@@ -8,8 +8,8 @@ import time
 import pytest
 import requests
 
-from eldwyn.accounts import NO_READLINE
 from tests import testbed, xmpp
+from tests.prosody_shell import prosody_lua
 
 CONFIG = testbed.config_for_testbed()
 UPLOAD_HOST = next(c.name for c in CONFIG.components if c.type == "http_file_share")
@@ -77,30 +77,20 @@ def test_a_flooding_client_is_throttled_while_others_are_served(target):
     assert probe < floor / 2, f"another client's message took {probe:.1f} s during the flood"
 
 
-def _shell(vm, lua):
-    """Raw Lua in the running Prosody (prosodyctl shell's '>' lines), fed on stdin, with
-    readline hidden as the deploy does (else the shell writes /var/lib/prosody/.shell_history)."""
-    return vm.check_output(f"printf '%s\\n' {_quote('> ' + lua)} | LUA_INIT_5_4={_quote(NO_READLINE)} prosodyctl shell")
-
-
-def _quote(text):
-    return "'" + text.replace("'", "'\\''") + "'"
-
-
 def test_an_upload_past_the_global_quota_is_refused(vm, target):
     """http_file_share_global_quota: the server's own count of stored bytes is set just below
     the quota for the test (and put back after), then a slot that would pass it is refused."""
     quota = target.options["http_file_share"]["http_file_share_global_quota"]
     size_limit = target.options["http_file_share"]["http_file_share_size_limit"]
     store = f'require"prosody.core.storagemanager".open("{UPLOAD_HOST}", "upload_stats", "map")'
-    before = _shell(vm, f'return tostring({store}:get(nil, "total"))')
+    before = prosody_lua(vm, f'return tostring({store}:get(nil, "total"))')
     reload = f'require"prosody.core.modulemanager".reload("{UPLOAD_HOST}", "http_file_share")'
     try:
-        _shell(vm, f'{store}:set(nil, "total", {quota - size_limit // 2}); {reload}')
+        prosody_lua(vm, f'{store}:set(nil, "total", {quota - size_limit // 2}); {reload}')
         condition, _, text = xmpp.upload_slot_refusal(target, f"alice@{target.realm}", size_limit // 2 + 1)
         assert condition == "resource-constraint" and "quota" in (text or ""), (condition, text)
         url, _ = xmpp.check_upload(target, f"alice@{target.realm}", size=1024)  # below it, still fine
         assert url
     finally:
         total = re.search(r"\| Result: (\d+)", before)
-        _shell(vm, f'{store}:set(nil, "total", {total.group(1) if total else "nil"}); {reload}')
+        prosody_lua(vm, f'{store}:set(nil, "total", {total.group(1) if total else "nil"}); {reload}')

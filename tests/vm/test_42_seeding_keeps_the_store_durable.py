@@ -7,13 +7,14 @@ import subprocess
 import uuid
 
 from eldwyn import accounts
+from tests.prosody_shell import prosody_lua
 from tests.testbed import config_for_testbed
 
 REALM = config_for_testbed().realm
 # Prosody's own connection (synchronous is per connection: only Prosody can tell), through the
 # shared table of SQLite engines that the seeding helper uses too.
 CONNECTION_SYNCHRONOUS = (
-    '> local e; for _, x in pairs(prosody.hosts["%s"].modules.storage_sql.module:shared("/*/sql/connections"))'
+    'local e; for _, x in pairs(prosody.hosts["%s"].modules.storage_sql.module:shared("/*/sql/connections"))'
     ' do e = x end; for r in e:select("PRAGMA synchronous") do return "eldwyn-synchronous=" .. r[1] end' % REALM)
 
 
@@ -22,30 +23,29 @@ def shell(ssh_config, command, script):
                           capture_output=True, text=True, timeout=300)
 
 
-def connection_synchronous(ssh_config):
-    out = shell(ssh_config, f"env LUA_INIT_5_4={accounts.NO_READLINE!r} prosodyctl shell --quiet",
-                CONNECTION_SYNCHRONOUS + "\n").stdout
+def connection_synchronous(vm):
+    out = prosody_lua(vm, CONNECTION_SYNCHRONOUS)
     values = [line.split("eldwyn-synchronous=")[1].strip() for line in out.splitlines() if "eldwyn-synchronous=" in line]
     assert len(values) == 1, out
     return values[0]
 
 
 def test_seeding_leaves_prosodys_connection_at_synchronous_full(ssh_config, vm, first_deploy):
-    assert connection_synchronous(ssh_config) == "2"  # FULL, before
+    assert connection_synchronous(vm) == "2"  # FULL, before
     prefix = f"t42-{uuid.uuid4().hex[:8]}"
     jids = [f"{prefix}-{n}@{REALM}" for n in range(4)]
     try:
         created = shell(ssh_config, accounts.apply_command(), accounts.creation_script(
             [(jid, f"pw-{jid}", accounts.MEMBER_ROLE) for jid in jids[:3]]))
         assert created.returncode == 0, created.stdout + created.stderr
-        assert connection_synchronous(ssh_config) == "2"
+        assert connection_synchronous(vm) == "2"
 
         # The second account of this call exists: the call stops there, having made the first.
         failed = shell(ssh_config, accounts.apply_command(), accounts.creation_script(
             [(jid, f"pw-{jid}", accounts.MEMBER_ROLE) for jid in (jids[3], jids[0], f"{prefix}-x@{REALM}")]))
         assert failed.returncode == 1, failed.stdout + failed.stderr
         assert f"{jids[0]}: User exists" in failed.stdout
-        assert connection_synchronous(ssh_config) == "2"
+        assert connection_synchronous(vm) == "2"
 
         existing = accounts.parse_existing_accounts(vm.check_output(accounts.existing_accounts_command(REALM)))
         assert set(jids) <= existing and f"{prefix}-x@{REALM}" not in existing
