@@ -14,11 +14,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 from bench import REPO, log_path, pyinfra, report, slowest_lines
 
 sys.path.insert(0, str(REPO))
-from tests.testbed import config_for_testbed  # noqa: E402  (the data the deploy itself uses)
+from tests.testbed import config_for_testbed, write_ssh_config  # noqa: E402  (the deploy's own data and VM)
 
 TARGET_RATIO = 1.10
 
@@ -32,15 +33,13 @@ def fresh_vm():
 def floor_seconds(packages):
     """One apt-get update and one apt-get install of ``packages`` (no Recommends) on the VM, as a
     person would type them: Debian starts the services it installs, as usual."""
-    with tempfile.NamedTemporaryFile("w", suffix=".ssh") as ssh_config:
-        ssh_config.write(subprocess.run(["vagrant", "ssh-config"], cwd=REPO, check=True, capture_output=True,
-                                        text=True).stdout)
-        ssh_config.flush()
+    with tempfile.TemporaryDirectory() as directory:
+        ssh_config = write_ssh_config(Path(directory) / "config")
         command = ("sudo sh -c 'export DEBIAN_FRONTEND=noninteractive; apt-get update -q"
                    f" && apt-get install -y -q --no-install-recommends {' '.join(shlex.quote(p) for p in packages)}'")
         start = time.monotonic()
         with open(log_path("cold-floor-apt"), "w") as log:
-            subprocess.run(["ssh", "-F", ssh_config.name, "eldwyn", command], check=True, stdout=log, stderr=log)
+            subprocess.run(["ssh", "-F", str(ssh_config), "eldwyn-vm", command], check=True, stdout=log, stderr=log)
         return round(time.monotonic() - start, 1)
 
 
