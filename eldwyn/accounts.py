@@ -35,6 +35,7 @@ them ``prosody:operator`` (mod_authz_internal checks the config first), so remov
 ``xmpp_admins`` demotes it on the next deploy instead of leaving a stale operator in the store.
 """
 
+import atexit
 import hashlib
 import hmac
 import os
@@ -227,6 +228,8 @@ class Derivation:
         # One task per core, each a slice: spawning more than the pool has threads would block
         # here until the first ones finish.
         self._results = [self._pool.spawn(self._derive, items[index::workers]) for index in range(workers)]
+        if items:  # a deploy that stops before it takes them (a refused OS, a failed install)
+            atexit.register(self.close)
 
     def _derive(self, items):
         derived = {}
@@ -251,6 +254,7 @@ class Derivation:
         return self._derived.pop(jid, None)
 
     def close(self):
+        atexit.unregister(self.close)
         self._closed = True
         if self._pool:
             self._pool.kill()

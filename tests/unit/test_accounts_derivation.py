@@ -65,3 +65,16 @@ def test_deploy_stores_the_proposed_password_only_for_accounts_missing_on_the_ho
     for jid in seeded[2:]:
         password = store.get(account_password_name(jid))
         assert password == derivation.proposed(jid) and matches(password, keys[jid])
+
+
+def test_a_derivation_left_open_is_closed_when_the_process_exits(monkeypatch):
+    """A deploy that stops between derive_new and create_missing skips the derivations left."""
+    registered = []
+    monkeypatch.setattr(accounts.atexit, "register", registered.append)
+    monkeypatch.setattr(accounts.atexit, "unregister", lambda func: registered.remove(func) if func in registered else None)
+    derivation = accounts.Derivation({f"u{n}@r.org": f"pw-{n}" for n in range(50)})
+    assert registered == [derivation.close]
+    registered[0]()  # as at exit
+    assert derivation.take("u1@r.org", "pw-1") is None and registered == []
+    accounts.Derivation({})  # nothing under way: nothing to close
+    assert registered == []
