@@ -69,8 +69,8 @@ restored = restore.restore(config)  # only with backup_restore_from; before anyt
 # one while it waits for it) does not get the fallback's files.
 lineages = facts.get("lineages", {})
 wanted = {task: acme.keep_served(config, files, lineages) for task, files in rendered.items()}
-units = wanted  # every task's unit files go up together, before the first service starts (systemd_units)
-wanted = systemd_units.without_units(wanted)
+# Every task's systemd units go up together, before the first service starts (tasks/systemd_units.py).
+unit_files, wanted = systemd_units.split(wanted)
 states = restored.states_after(facts["files"], config)  # as they will be once the restore has run
 services = facts["services"]
 store_state = facts["store"]
@@ -82,7 +82,7 @@ new_config = prosody_config.install(config, wanted[prosody_config], states)  # c
 new_rosters = shared_rosters.install(wanted[shared_rosters], states)
 firewall.install(wanted[firewall], states)
 updates.install(wanted[updates], states, services)
-units_changed = systemd_units.install(units, states)  # one upload, one daemon-reload
+units_changed = systemd_units.install(unit_files, states)  # one upload, one daemon-reload
 acme.install(config, wanted[acme], states, services)
 scheduled_backups.install(wanted[scheduled_backups], states, services)
 prosody_store.journal(store_state, restored)  # before Prosody's first start with our config creates it

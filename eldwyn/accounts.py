@@ -216,8 +216,9 @@ class Derivation:
     """SCRAM credentials being derived in the background, on this machine's cores, while the
     deploy waits for the host (its facts command: 3 s, as long as 1,000 derivations).
 
-    ``passwords``: {key: password}, keyed by jid. ``creation_script`` takes what it needs from here, for the
-    same jid and password; anything else is derived then. ``close`` drops what was not taken:
+    ``passwords``: {key: password}, keyed by jid (or by any key: _scram_credentials_of uses
+    positions). ``creation_script`` takes what it needs from here, for the same jid and password;
+    anything else is derived then. ``close`` drops what was not taken:
     derivations not started are skipped, so it waits at most for one per core."""
 
     def __init__(self, passwords):
@@ -298,8 +299,9 @@ def _scram_credentials_of(accounts, derived=NOTHING_DERIVED):
 # client's message) is committed while the setting is lowered. The setting is restored whatever
 # happens, and the call fails if it is not what it was. A call that fails after committing some
 # accounts at NORMAL had no FULL commit after them: it ends with a checkpoint, which fsyncs the
-# WAL they are in (the helper is sent as one line: no Lua comments in it). (Prosody's one SQLite engine is found
-# through mod_storage_sql's shared table of connections; on any other store nothing is changed.)
+# WAL they are in. (Prosody's one SQLite engine is found through mod_storage_sql's shared table
+# of connections; on any other store nothing is changed. The helper is sent as one line: no Lua
+# comments in it.)
 _CREATE_HELPER = """
 (function()
   local um = require "prosody.core.usermanager";

@@ -28,8 +28,8 @@ def running_and_enabled(name, unit, states, restart_after=(), restart_name=None,
         # it, even held back), and without the reload `systemctl enable` does by itself (3-4 s
         # under emulation): enabling adds links for the next boot, and this restart starts the
         # unit now; systemd has read our units already (tasks/systemd_units.py reloads it once).
-        return [server.shell(name=name, commands=[f"systemctl is-enabled -q {unit} || systemctl enable --no-reload {unit}",
-                                                  f"systemctl restart {unit}", *then])]
+        enable = f"systemctl is-enabled -q {unit} || systemctl enable --no-reload {unit}"
+        return [server.shell(name=name, commands=[enable, f"systemctl restart {unit}", *then])]
     if restart_after:
         return [server.shell(name=restart_name or f"Restart {unit}: its files changed",
                              commands=[f"systemctl restart {unit}", *then], _if=any_changed(*restart_after))]

@@ -15,20 +15,18 @@ from eldwyn.files import differing, upload
 UNIT_DIR = "/etc/systemd/system/"
 
 
-def is_unit_file(file):
-    return file.path.startswith(UNIT_DIR)
+def split(wanted):
+    """``wanted`` (task -> files) as (task -> its unit files, task -> the rest): the tasks put the
+    rest on the host, ``install`` the units."""
+    units = {task: [file for file in files if file.path.startswith(UNIT_DIR)] for task, files in wanted.items()}
+    rest = {task: [file for file in files if not file.path.startswith(UNIT_DIR)] for task, files in wanted.items()}
+    return units, rest
 
 
-def without_units(wanted):
-    """``wanted`` (task -> files) without the unit files, which this task puts on the host."""
-    return {task: [file for file in files if not is_unit_file(file)] for task, files in wanted.items()}
-
-
-def install(wanted, states):
-    """Uploads the unit files of ``wanted`` (task -> files) that differ, in one operation, and then
-    reloads systemd if it changed anything. Returns task -> the operations that changed its own
-    unit files (none: an empty list)."""
-    units = {task: [file for file in files if is_unit_file(file)] for task, files in wanted.items()}
+def install(units, states):
+    """Uploads the unit files of ``units`` (task -> its unit files, from ``split``) that differ, in
+    one operation, and then reloads systemd if it changed anything. Returns task -> the
+    operations that changed its own unit files (none: an empty list)."""
     out_of_date = differing(states, [file for files in units.values() for file in files])
     operations = upload(out_of_date, "systemd units")
     if operations:

@@ -34,7 +34,8 @@ def _fake_pyinfra(monkeypatch):
 
 def test_a_first_deploy_puts_every_unit_at_once_and_reloads_once(monkeypatch):
     made = _fake_pyinfra(monkeypatch)
-    changed = systemd_units.install({"prosody": [PROSODY], "webservice": [SIGNUP, CONFIG], "firewall": [CONFIG]}, {})
+    units, _ = systemd_units.split({"prosody": [PROSODY], "webservice": [SIGNUP, CONFIG], "firewall": [CONFIG]})
+    changed = systemd_units.install(units, {})
     assert made == [("upload", [PROSODY.path, SIGNUP.path]), ("reload", "Reload systemd: our units changed")]
     assert changed == {"prosody": ["upload of 2"], "webservice": ["upload of 2"], "firewall": []}
 
@@ -54,7 +55,7 @@ def test_units_as_wanted_cost_no_operation(monkeypatch):
 
 
 def test_the_tasks_get_their_files_without_the_units():
-    assert systemd_units.without_units({"webservice": [SIGNUP, CONFIG], "prosody": [PROSODY]}) == {
+    assert systemd_units.split({"webservice": [SIGNUP, CONFIG], "prosody": [PROSODY]})[1] == {
         "webservice": [CONFIG], "prosody": []}
 
 
